@@ -2,6 +2,8 @@
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# ICU (common): Unicode normalization (NFC/NFKC/...) and case mapping for the tokenizer normalizers.
+pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
 find_package(Threads REQUIRED)
 
 if(LLMS_WITH_TORCH)
@@ -25,6 +27,11 @@ if(LLMS_WITH_TORCH)
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
   endif()
+  # Skip Caffe2's GPU-detection try_run (no GPU on build machines; we compile no .cu files).
+  if(NOT DEFINED TORCH_CUDA_ARCH_LIST)
+    set(TORCH_CUDA_ARCH_LIST "8.0;9.0")
+  endif()
+  set(CMAKE_CUDA_STANDARD 17)
   find_package(Torch REQUIRED)
   add_compile_definitions(_GLIBCXX_USE_CXX11_ABI=${LLMS_TORCH_CXX11_ABI})
   # libtorch shared libraries live in the wheel; record their folder so binaries run without LD_LIBRARY_PATH.
