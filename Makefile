@@ -31,7 +31,7 @@ test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 test-parity: build
-	LLMS_BIN=$(abspath $(LLMS)) LLMS_SHARED_FIXTURES=$(SHARED)/fixtures $(PY) -m pytest -q tests/parity
+	LLMS_BIN=$(abspath $(LLMS)) LLMS_BUILD_DIR=$(abspath $(BUILD)) LLMS_SHARED_FIXTURES=$(SHARED)/fixtures $(PY) -m pytest -q tests/parity
 
 fuzz:
 	bash scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),30)

@@ -1,0 +1,252 @@
+// CausalLM loading and forward pass (see causal_lm.h).
+#include "llmstudio/model/causal_lm.h"
+
+#include <set>
+
+#include "llmstudio/core/error.h"
+#include "llmstudio/io/safetensors.h"
+#include "llmstudio/model/architecture.h"
+#include "llmstudio/model/rope.h"
+
+namespace llmstudio::model {
+namespace {
+
+at::ScalarType scalar_type(const std::string& dtype) {
+  if (dtype == "float32") return at::kFloat;
+  if (dtype == "bfloat16") return at::kBFloat16;
+  if (dtype == "float16") return at::kHalf;
+  fail("unknown dtype '", dtype, "'; allowed: float32, bfloat16, float16");
+}
+
+std::string shape_str(at::IntArrayRef s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+std::string list_some(const std::vector<std::string>& names, size_t n = 8) {
+  std::string r;
+  for (size_t i = 0; i < names.size() && i < n; ++i) r += (i ? ", " : "") + names[i];
+  if (names.size() > n) r += ", ... (" + std::to_string(names.size()) + " in all)";
+  return r;
+}
+
+bool is_known_extra(const std::string& name) {
+  return name.find("rotary_emb.inv_freq") != std::string::npos;
+}
+
+}  // namespace
+
+at::Tensor Linear::forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+
+std::map<std::string, std::vector<std::int64_t>> expected_tensor_shapes(const ModelConfig& c) {
+  std::map<std::string, std::vector<std::int64_t>> s;
+  const std::int64_t h = c.hidden_size, q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim,
+                     im = c.intermediate_size;
+  s[WeightNames::embed()] = {c.vocab_size, h};
+  s[WeightNames::final_norm()] = {h};
+  if (!c.tie_word_embeddings) s[WeightNames::lm_head()] = {c.vocab_size, h};
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    auto L = [&](const char* leaf) { return WeightNames::layer(i, leaf); };
+    s[L("input_layernorm.weight")] = {h};
+    s[L("post_attention_layernorm.weight")] = {h};
+    s[L("self_attn.q_proj.weight")] = {q, h};
+    s[L("self_attn.k_proj.weight")] = {kv, h};
+    s[L("self_attn.v_proj.weight")] = {kv, h};
+    s[L("self_attn.o_proj.weight")] = {h, q};
+    s[L("mlp.gate_proj.weight")] = {im, h};
+    s[L("mlp.up_proj.weight")] = {im, h};
+    s[L("mlp.down_proj.weight")] = {h, im};
+    if (c.attention_bias) {
+      s[L("self_attn.q_proj.bias")] = {q};
+      s[L("self_attn.k_proj.bias")] = {kv};
+      s[L("self_attn.v_proj.bias")] = {kv};
+    }
+    if (c.o_proj_bias) s[L("self_attn.o_proj.bias")] = {h};
+    if (c.mlp_bias) {
+      s[L("mlp.gate_proj.bias")] = {im};
+      s[L("mlp.up_proj.bias")] = {im};
+      s[L("mlp.down_proj.bias")] = {h};
+    }
+  }
+  return s;
+}
+
+CausalLM CausalLM::load(const std::filesystem::path& dir, const LoadOptions& options) {
+  ModelConfig config = load_model_config(dir);
+  auto ckpt = io::SafetensorsCheckpoint::open(dir);
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& name : ckpt.names()) tensors.emplace(name, ckpt.tensor(name));
+  try {
+    return from_tensors(std::move(config), tensors, options);
+  } catch (const Error& e) {
+    fail(dir.string(), ": ", e.what());
+  }
+}
+
+CausalLM CausalLM::from_tensors(ModelConfig config, const std::map<std::string, at::Tensor>& tensors,
+                                const LoadOptions& options) {
+  config.validate();
+  const auto expected = expected_tensor_shapes(config);
+  std::vector<std::string> missing, misshaped;
+  for (const auto& [name, shape] : expected) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) {
+      missing.push_back(name);
+    } else if (it->second.sizes() != at::IntArrayRef(shape)) {
+      misshaped.push_back(name + " (expected " + shape_str(shape) + ", found " + shape_str(it->second.sizes()) + ")");
+    }
+  }
+  LLMS_CHECK(missing.empty(), "missing tensors for ", config.architecture, ": ", list_some(missing),
+             "; the checkpoint does not match config.json");
+  LLMS_CHECK(misshaped.empty(), "tensors with the wrong shape: ", list_some(misshaped, 4),
+             "; the checkpoint does not match config.json");
+
+  CausalLM m;
+  for (const auto& [name, t] : tensors) {
+    if (expected.count(name)) continue;
+    if (name == WeightNames::lm_head() && config.tie_word_embeddings)
+      m.report_.ignored.push_back(name + " (tie_word_embeddings: the embedding matrix is used)");
+    else if (is_known_extra(name))
+      m.report_.ignored.push_back(name);
+    else
+      m.report_.unexpected.push_back(name);
+  }
+  const at::Device device(options.device);
+  const at::ScalarType dtype = scalar_type(options.dtype);
+  // Always copy: loaded tensors may view a read-only file mapping, and training updates weights in place.
+  auto get = [&](const std::string& name) {
+    return tensors.at(name).to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
+  };
+  auto get_opt = [&](const std::string& name) { return expected.count(name) ? get(name) : at::Tensor(); };
+  auto linear = [&](std::int64_t i, const std::string& path) {
+    return Linear{get(WeightNames::layer(i, path + ".weight")), get_opt(WeightNames::layer(i, path + ".bias"))};
+  };
+  m.config_ = std::move(config);
+  const ModelConfig& c = m.config_;
+  m.embed_ = get(WeightNames::embed());
+  m.final_norm_ = get(WeightNames::final_norm());
+  m.lm_head_ = c.tie_word_embeddings ? m.embed_ : get(WeightNames::lm_head());
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    DecoderLayer l;
+    l.input_norm = get(WeightNames::layer(i, "input_layernorm.weight"));
+    l.post_norm = get(WeightNames::layer(i, "post_attention_layernorm.weight"));
+    l.q = linear(i, "self_attn.q_proj");
+    l.k = linear(i, "self_attn.k_proj");
+    l.v = linear(i, "self_attn.v_proj");
+    l.o = linear(i, "self_attn.o_proj");
+    l.gate = linear(i, "mlp.gate_proj");
+    l.up = linear(i, "mlp.up_proj");
+    l.down = linear(i, "mlp.down_proj");
+    l.sliding_window = c.layer_uses_sliding_window[static_cast<size_t>(i)];
+    m.layers_.push_back(std::move(l));
+  }
+  m.inv_freq_ = rope_inv_freq(c.rope, c.head_dim).to(device);
+  return m;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> CausalLM::named_parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> p;
+  p.emplace_back(WeightNames::embed(), embed_);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const auto& l = layers_[i];
+    const auto idx = static_cast<long>(i);
+    p.emplace_back(WeightNames::layer(idx, "input_layernorm.weight"), l.input_norm);
+    const std::pair<const char*, const Linear*> lin[] = {
+        {"self_attn.q_proj", &l.q}, {"self_attn.k_proj", &l.k}, {"self_attn.v_proj", &l.v}, {"self_attn.o_proj", &l.o},
+        {"mlp.gate_proj", &l.gate}, {"mlp.up_proj", &l.up},     {"mlp.down_proj", &l.down}};
+    for (const auto& [path, ln] : lin) {
+      p.emplace_back(WeightNames::layer(idx, std::string(path) + ".weight"), ln->weight);
+      if (ln->bias.defined()) p.emplace_back(WeightNames::layer(idx, std::string(path) + ".bias"), ln->bias);
+    }
+    p.emplace_back(WeightNames::layer(idx, "post_attention_layernorm.weight"), l.post_norm);
+  }
+  p.emplace_back(WeightNames::final_norm(), final_norm_);
+  if (!config_.tie_word_embeddings) p.emplace_back(WeightNames::lm_head(), lm_head_);
+  return p;
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  // As transformers: normalise in float32, cast back, then scale.
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  return weight * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
+}
+
+at::Tensor positions_from_mask(const at::Tensor& attention_mask) {
+  at::Tensor pos = attention_mask.to(at::kLong).cumsum(-1) - 1;
+  return pos.masked_fill(attention_mask.eq(0), 1);
+}
+
+at::Tensor build_attention_mask(const at::Tensor& attention_mask, std::int64_t q_len, std::int64_t past_len,
+                                std::optional<std::int64_t> sliding_window, const at::Device& device) {
+  const std::int64_t kv_len = past_len + q_len;
+  auto lopts = at::TensorOptions().dtype(at::kLong).device(device);
+  at::Tensor q_idx = at::arange(past_len, kv_len, lopts).view({-1, 1});
+  at::Tensor k_idx = at::arange(0, kv_len, lopts).view({1, -1});
+  at::Tensor allowed = k_idx.le(q_idx);  // causal
+  if (sliding_window) allowed = allowed.logical_and(k_idx.gt(q_idx - *sliding_window));
+  allowed = allowed.view({1, 1, q_len, kv_len});
+  if (attention_mask.defined()) {
+    at::Tensor keys = attention_mask.to(device).to(at::kBool).view({attention_mask.size(0), 1, 1, kv_len});
+    allowed = allowed.logical_and(keys);
+  }
+  // Rows that see nothing (queries at padding positions) would give NaN: let them see everything.
+  return allowed.logical_or(allowed.any(-1, /*keepdim=*/true).logical_not());
+}
+
+at::Tensor CausalLM::layer_forward(const DecoderLayer& l, const at::Tensor& h, const at::Tensor& cos,
+                                   const at::Tensor& sin, const at::Tensor& full_mask,
+                                   const at::Tensor& window_mask) const {
+  const auto& c = config_;
+  const std::int64_t B = h.size(0), T = h.size(1);
+  at::Tensor x = rms_norm(h, l.input_norm, c.rms_norm_eps);
+  at::Tensor q = l.q.forward(x).view({B, T, c.num_attention_heads, c.head_dim}).transpose(1, 2);
+  at::Tensor k = l.k.forward(x).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
+  at::Tensor v = l.v.forward(x).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
+  const at::Tensor& mask = l.sliding_window ? window_mask : full_mask;
+  const bool gqa = c.num_key_value_heads != c.num_attention_heads;
+  at::Tensor attn = at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
+                                                     0.0, /*is_causal=*/!mask.defined(), std::nullopt, gqa);
+  attn = attn.transpose(1, 2).reshape({B, T, c.num_attention_heads * c.head_dim});
+  at::Tensor out = h + l.o.forward(attn);
+  at::Tensor y = rms_norm(out, l.post_norm, c.rms_norm_eps);
+  return out + l.down.forward(at::silu(l.gate.forward(y)) * l.up.forward(y));
+}
+
+at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                   const at::Tensor& position_ids) const {
+  LLMS_CHECK(input_ids.dim() == 2, "input_ids must be [batch, seq], found ", shape_str(input_ids.sizes()));
+  LLMS_CHECK(!attention_mask.defined() || attention_mask.sizes() == input_ids.sizes(),
+             "attention_mask must have the shape of input_ids ", shape_str(input_ids.sizes()), ", found ",
+             shape_str(attention_mask.sizes()));
+  const at::Device dev = device();
+  at::Tensor ids = input_ids.to(dev);
+  at::Tensor mask = attention_mask.defined() ? attention_mask.to(dev) : at::Tensor();
+  const std::int64_t B = ids.size(0), T = ids.size(1);
+  at::Tensor pos = position_ids.defined() ? position_ids.to(dev)
+                   : mask.defined()       ? positions_from_mask(mask)
+                                          : at::arange(T, at::TensorOptions().dtype(at::kLong).device(dev)).expand({B, T});
+  auto [cos, sin] = rope_cos_sin(inv_freq_, pos, dtype());
+  // Without padding or windows, SDPA's is_causal path needs no mask (and can use flash kernels).
+  at::Tensor full_mask = mask.defined() ? build_attention_mask(mask, T, 0, std::nullopt, dev) : at::Tensor();
+  at::Tensor window_mask;
+  if (config_.sliding_window && T > *config_.sliding_window)
+    window_mask = build_attention_mask(mask, T, 0, config_.sliding_window, dev);
+  else
+    window_mask = full_mask;
+  at::Tensor h = at::embedding(embed_, ids);
+  for (const auto& layer : layers_) h = layer_forward(layer, h, cos, sin, full_mask, window_mask);
+  return rms_norm(h, final_norm_, config_.rms_norm_eps);
+}
+
+at::Tensor CausalLM::logits(const at::Tensor& hidden) const { return at::linear(hidden, lm_head_); }
+
+at::Tensor CausalLM::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                             const at::Tensor& position_ids) const {
+  return logits(hidden_states(input_ids, attention_mask, position_ids));
+}
+
+}  // namespace llmstudio::model

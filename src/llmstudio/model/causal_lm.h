@@ -1,0 +1,93 @@
+// CausalLM: a Llama-family decoder (Llama, Mistral, Qwen2) loaded from a Hugging Face folder, with the
+// forward pass (embeddings -> decoder layers with RMSNorm, RoPE, GQA attention via SDPA, SwiGLU MLP -> logits).
+// One code path for cpu, cuda and mps; no host<->device synchronisation inside forward().
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "llmstudio/model/model_config.h"
+
+namespace llmstudio::model {
+
+struct Linear {
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out] or undefined
+  at::Tensor forward(const at::Tensor& x) const;
+};
+
+struct DecoderLayer {
+  at::Tensor input_norm;  // RMSNorm weight before attention
+  at::Tensor post_norm;   // RMSNorm weight before the MLP
+  Linear q, k, v, o, gate, up, down;
+  bool sliding_window = false;
+};
+
+struct LoadOptions {
+  std::string device = "cpu";   // a torch device string ("cpu", "cuda:0", "mps")
+  std::string dtype = "float32";  // "float32", "bfloat16", "float16"
+};
+
+// What loading found besides the expected tensors (unexpected ones are ignored, not fatal).
+struct LoadReport {
+  std::vector<std::string> unexpected;
+  std::vector<std::string> ignored;  // known extras, e.g. lm_head.weight of a tied model, rotary buffers
+};
+
+// The tensors a checkpoint of `config` must contain, name -> shape.
+std::map<std::string, std::vector<std::int64_t>> expected_tensor_shapes(const ModelConfig& config);
+
+class CausalLM {
+ public:
+  // Loads config.json + safetensors (single or sharded) from a model folder. Missing or mis-shaped tensors
+  // are an Error naming them; unexpected ones are listed in report().
+  static CausalLM load(const std::filesystem::path& dir, const LoadOptions& options = {});
+  // From tensors already in memory (any device/dtype; converted to the options' device/dtype).
+  static CausalLM from_tensors(ModelConfig config, const std::map<std::string, at::Tensor>& tensors,
+                               const LoadOptions& options = {});
+
+  // input_ids [B, T] (int64); attention_mask [B, T] (1 = token, 0 = padding; left padding supported) or
+  // undefined; position_ids [B, T] or undefined (then derived from the mask: first real token is 0).
+  // Returns logits [B, T, vocab] in the model dtype.
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
+                     const at::Tensor& position_ids = {}) const;
+  // The final hidden states [B, T, hidden] (after the last norm).
+  at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
+                           const at::Tensor& position_ids = {}) const;
+  at::Tensor logits(const at::Tensor& hidden) const;
+
+  const ModelConfig& config() const { return config_; }
+  const LoadReport& report() const { return report_; }
+  at::Device device() const { return embed_.device(); }
+  at::ScalarType dtype() const { return embed_.scalar_type(); }
+  // Parameters with their Hugging Face names (lm_head omitted when tied).
+  std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
+  std::vector<DecoderLayer>& layers() { return layers_; }
+  const std::vector<DecoderLayer>& layers() const { return layers_; }
+
+ private:
+  ModelConfig config_;
+  LoadReport report_;
+  at::Tensor embed_, final_norm_, lm_head_;
+  std::vector<DecoderLayer> layers_;
+  at::Tensor inv_freq_;  // on device, float32
+
+  at::Tensor layer_forward(const DecoderLayer& layer, const at::Tensor& h, const at::Tensor& cos,
+                           const at::Tensor& sin, const at::Tensor& full_mask, const at::Tensor& window_mask) const;
+};
+
+// Positions for left-padded batches: cumsum(mask) - 1, padding positions set to 1 (as transformers' generate).
+at::Tensor positions_from_mask(const at::Tensor& attention_mask);
+
+// Boolean attention mask [B, 1, T, S] (true = may attend): causal, key padding, optional sliding window.
+// Query rows with no visible key (padding queries) attend to everything, so no NaN appears.
+at::Tensor build_attention_mask(const at::Tensor& attention_mask, std::int64_t q_len, std::int64_t past_len,
+                                std::optional<std::int64_t> sliding_window, const at::Device& device);
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+}  // namespace llmstudio::model
