@@ -1,14 +1,35 @@
 # Third-party libraries: Debian packages, and libtorch from the pip torch wheel in .venv.
 find_package(nlohmann_json 3.10 REQUIRED)
-find_package(PkgConfig REQUIRED)
-pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
-# ICU (common): Unicode normalization (NFC/NFKC/...) and case mapping for the tokenizer normalizers.
-pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
+# PCRE2 (Debian libpcre2-dev; Homebrew pcre2 on macOS). PCRE2_ROOT may point at another prefix.
+find_path(PCRE2_INCLUDE_DIR pcre2.h HINTS ${PCRE2_ROOT}/include)
+find_library(PCRE2_LIBRARY NAMES pcre2-8 HINTS ${PCRE2_ROOT}/lib)
+if(NOT PCRE2_INCLUDE_DIR OR NOT PCRE2_LIBRARY)
+  message(FATAL_ERROR "PCRE2 (8-bit) not found: install libpcre2-dev (make setup-dev does) or set PCRE2_ROOT")
+endif()
+add_library(llms_pcre2 INTERFACE)
+target_include_directories(llms_pcre2 INTERFACE ${PCRE2_INCLUDE_DIR})
+target_link_libraries(llms_pcre2 INTERFACE ${PCRE2_LIBRARY})
+target_compile_definitions(llms_pcre2 INTERFACE PCRE2_CODE_UNIT_WIDTH=8)
+# ICU common (Debian libicu-dev; Homebrew icu4c on macOS: ICU_ROOT=$(brew --prefix icu4c)): Unicode
+# normalization (NFC/NFKC/...), character properties and case mapping for the tokenizer.
+find_path(ICU_INCLUDE_DIR unicode/unorm2.h HINTS ${ICU_ROOT}/include)
+find_library(ICU_UC_LIBRARY NAMES icuuc HINTS ${ICU_ROOT}/lib)
+find_library(ICU_DATA_LIBRARY NAMES icudata HINTS ${ICU_ROOT}/lib)
+if(NOT ICU_INCLUDE_DIR OR NOT ICU_UC_LIBRARY OR NOT ICU_DATA_LIBRARY)
+  message(FATAL_ERROR "ICU not found: install libicu-dev (make setup-dev does) or set ICU_ROOT")
+endif()
+add_library(llms_icu INTERFACE)
+target_include_directories(llms_icu INTERFACE ${ICU_INCLUDE_DIR})
+target_link_libraries(llms_icu INTERFACE ${ICU_UC_LIBRARY} ${ICU_DATA_LIBRARY} ${CMAKE_DL_LIBS})
 find_package(Threads REQUIRED)
 
 if(LLMS_WITH_TORCH)
-  find_package(yaml-cpp REQUIRED)
-  find_package(CLI11 CONFIG REQUIRED)
+  find_package(CLI11 CONFIG QUIET)
+  if(NOT TARGET CLI11::CLI11)  # header-only; some systems ship no CMake config
+    find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
+    add_library(CLI11::CLI11 INTERFACE IMPORTED)
+    target_include_directories(CLI11::CLI11 INTERFACE ${CLI11_INCLUDE_DIR})
+  endif()
   if(NOT EXISTS "${LLMS_PYTHON}")
     message(FATAL_ERROR "LLMS_PYTHON=${LLMS_PYTHON} not found: run `make setup-dev` first (it creates .venv with torch)")
   endif()
