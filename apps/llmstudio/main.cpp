@@ -4,6 +4,8 @@
 #include <iostream>
 #include <vector>
 
+#include <c10/util/Exception.h>
+
 #include "command.h"
 #include "llmstudio/core/error.h"
 
@@ -35,6 +37,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const llmstudio::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {  // a libtorch error that escaped the library's checks: no C++ backtrace
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

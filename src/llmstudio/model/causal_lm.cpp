@@ -195,10 +195,11 @@ at::Tensor build_attention_mask(const at::Tensor& attention_mask, std::int64_t q
   return allowed.logical_or(allowed.any(-1, /*keepdim=*/true).logical_not());
 }
 
-at::Tensor CausalLM::layer_forward(const DecoderLayer& l, const at::Tensor& h, const at::Tensor& cos,
-                                   const at::Tensor& sin, const at::Tensor& full_mask,
-                                   const at::Tensor& window_mask) const {
+at::Tensor CausalLM::layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos,
+                                   const at::Tensor& sin, const at::Tensor& full_mask, const at::Tensor& window_mask,
+                                   KVCache* cache) const {
   const auto& c = config_;
+  const DecoderLayer& l = layers_[index];
   const std::int64_t B = h.size(0), T = h.size(1);
   at::Tensor x = rms_norm(h, l.input_norm, c.rms_norm_eps);
   at::Tensor q = l.q.forward(x).view({B, T, c.num_attention_heads, c.head_dim}).transpose(1, 2);
@@ -206,6 +207,7 @@ at::Tensor CausalLM::layer_forward(const DecoderLayer& l, const at::Tensor& h, c
   at::Tensor v = l.v.forward(x).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
+  if (cache) std::tie(k, v) = cache->append(index, k, v);
   const at::Tensor& mask = l.sliding_window ? window_mask : full_mask;
   const bool gqa = c.num_key_value_heads != c.num_attention_heads;
   at::Tensor attn = at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
@@ -217,36 +219,42 @@ at::Tensor CausalLM::layer_forward(const DecoderLayer& l, const at::Tensor& h, c
 }
 
 at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                   const at::Tensor& position_ids) const {
+                                   const at::Tensor& position_ids, KVCache* cache) const {
   LLMS_CHECK(input_ids.dim() == 2, "input_ids must be [batch, seq], found ", shape_str(input_ids.sizes()));
-  LLMS_CHECK(!attention_mask.defined() || attention_mask.sizes() == input_ids.sizes(),
-             "attention_mask must have the shape of input_ids ", shape_str(input_ids.sizes()), ", found ",
+  const std::int64_t past = cache ? cache->length : 0;
+  const std::int64_t B = input_ids.size(0), T = input_ids.size(1);
+  LLMS_CHECK(!attention_mask.defined() || (attention_mask.dim() == 2 && attention_mask.size(0) == B &&
+                                           attention_mask.size(1) == past + T),
+             "attention_mask must be [", B, ", ", past + T, "] (batch, cached + new tokens), found ",
              shape_str(attention_mask.sizes()));
   const at::Device dev = device();
   at::Tensor ids = input_ids.to(dev);
   at::Tensor mask = attention_mask.defined() ? attention_mask.to(dev) : at::Tensor();
-  const std::int64_t B = ids.size(0), T = ids.size(1);
-  at::Tensor pos = position_ids.defined() ? position_ids.to(dev)
-                   : mask.defined()       ? positions_from_mask(mask)
-                                          : at::arange(T, at::TensorOptions().dtype(at::kLong).device(dev)).expand({B, T});
+  at::Tensor pos;
+  if (position_ids.defined())
+    pos = position_ids.to(dev);
+  else if (mask.defined())
+    pos = positions_from_mask(mask).narrow(1, past, T);
+  else
+    pos = at::arange(past, past + T, at::TensorOptions().dtype(at::kLong).device(dev)).expand({B, T});
   auto [cos, sin] = rope_cos_sin(inv_freq_, pos, dtype());
   // Without padding or windows, SDPA's is_causal path needs no mask (and can use flash kernels).
-  at::Tensor full_mask = mask.defined() ? build_attention_mask(mask, T, 0, std::nullopt, dev) : at::Tensor();
-  at::Tensor window_mask;
-  if (config_.sliding_window && T > *config_.sliding_window)
-    window_mask = build_attention_mask(mask, T, 0, config_.sliding_window, dev);
-  else
-    window_mask = full_mask;
+  // is_causal in SDPA aligns the causal diagonal to the top-left, which is wrong with cached keys: build a mask.
+  at::Tensor full_mask = (mask.defined() || past > 0) ? build_attention_mask(mask, T, past, std::nullopt, dev)
+                                                      : at::Tensor();
+  at::Tensor window_mask = full_mask;
+  if (config_.sliding_window && past + T > *config_.sliding_window)
+    window_mask = build_attention_mask(mask, T, past, config_.sliding_window, dev);
   at::Tensor h = at::embedding(embed_, ids);
-  for (const auto& layer : layers_) h = layer_forward(layer, h, cos, sin, full_mask, window_mask);
+  for (std::size_t i = 0; i < layers_.size(); ++i) h = layer_forward(i, h, cos, sin, full_mask, window_mask, cache);
   return rms_norm(h, final_norm_, config_.rms_norm_eps);
 }
 
 at::Tensor CausalLM::logits(const at::Tensor& hidden) const { return at::linear(hidden, lm_head_); }
 
 at::Tensor CausalLM::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                             const at::Tensor& position_ids) const {
-  return logits(hidden_states(input_ids, attention_mask, position_ids));
+                             const at::Tensor& position_ids, KVCache* cache) const {
+  return logits(hidden_states(input_ids, attention_mask, position_ids, cache));
 }
 
 }  // namespace llmstudio::model

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "llmstudio/model/kv_cache.h"
 #include "llmstudio/model/model_config.h"
 
 namespace llmstudio::model {
@@ -50,14 +51,15 @@ class CausalLM {
   static CausalLM from_tensors(ModelConfig config, const std::map<std::string, at::Tensor>& tensors,
                                const LoadOptions& options = {});
 
-  // input_ids [B, T] (int64); attention_mask [B, T] (1 = token, 0 = padding; left padding supported) or
-  // undefined; position_ids [B, T] or undefined (then derived from the mask: first real token is 0).
-  // Returns logits [B, T, vocab] in the model dtype.
+  // input_ids [B, T] (int64); attention_mask [B, S] (1 = token, 0 = padding; left padding supported) or
+  // undefined, where S = T, or cache length + T with a cache; position_ids [B, T] or undefined (then derived
+  // from the mask: first real token is 0). With a cache, the new keys/values are appended to it (the caller
+  // advances it). Returns logits [B, T, vocab] in the model dtype.
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
-                     const at::Tensor& position_ids = {}) const;
+                     const at::Tensor& position_ids = {}, KVCache* cache = nullptr) const;
   // The final hidden states [B, T, hidden] (after the last norm).
   at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
-                           const at::Tensor& position_ids = {}) const;
+                           const at::Tensor& position_ids = {}, KVCache* cache = nullptr) const;
   at::Tensor logits(const at::Tensor& hidden) const;
 
   const ModelConfig& config() const { return config_; }
@@ -76,8 +78,8 @@ class CausalLM {
   std::vector<DecoderLayer> layers_;
   at::Tensor inv_freq_;  // on device, float32
 
-  at::Tensor layer_forward(const DecoderLayer& layer, const at::Tensor& h, const at::Tensor& cos,
-                           const at::Tensor& sin, const at::Tensor& full_mask, const at::Tensor& window_mask) const;
+  at::Tensor layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
+                           const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const;
 };
 
 // Positions for left-padded batches: cumsum(mask) - 1, padding positions set to 1 (as transformers' generate).

@@ -1,0 +1,30 @@
+// Logits processing for generation, in transformers' order: repetition penalty, min-new-tokens EOS
+// suppression, then (sampling only) temperature, top-k, top-p; and the token choice (argmax or a draw).
+// Everything stays on the device; no host synchronisation.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+#include <vector>
+
+namespace llmstudio::infer {
+
+// scores [B, V]; history [B, S] token ids seen so far (prompt + generated), history_mask [B, S] (1 = real
+// token). A token present in a row's history has its score divided by `penalty` when positive and multiplied
+// when negative (CTRL / transformers semantics). penalty 1 is a no-op.
+at::Tensor apply_repetition_penalty(const at::Tensor& scores, const at::Tensor& history, const at::Tensor& history_mask,
+                                    double penalty);
+// Sets the EOS scores to -inf (used while fewer than min_new_tokens were generated).
+at::Tensor suppress_tokens(const at::Tensor& scores, const std::vector<std::int64_t>& token_ids);
+at::Tensor apply_temperature(const at::Tensor& scores, double temperature);
+// Keeps the k highest scores per row (ties at the k-th value kept), others -inf. k <= 0: no-op.
+at::Tensor apply_top_k(const at::Tensor& scores, std::int64_t k);
+// Nucleus filtering: keeps the smallest set of highest-probability tokens whose probability sums to >= p
+// (at least one token), others -inf. p >= 1: no-op.
+at::Tensor apply_top_p(const at::Tensor& scores, double p);
+
+// Draws one token per row from softmax(scores) with `generator` (reproducible for a seed).
+at::Tensor sample_tokens(const at::Tensor& scores, std::optional<at::Generator> generator);
+
+}  // namespace llmstudio::infer
