@@ -37,7 +37,14 @@ bool is_known_extra(const std::string& name) {
 
 }  // namespace
 
-at::Tensor Linear::forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+at::Tensor Linear::forward(const at::Tensor& x, bool training) const {
+  at::Tensor y = at::linear(x, weight, bias);
+  if (!lora_a.defined()) return y;
+  // As PEFT: the adapter runs in its own dtype (float32 master weights), the sum in the layer's dtype.
+  at::Tensor xd = x.to(lora_a.scalar_type());
+  if (training && lora_dropout > 0) xd = at::dropout(xd, lora_dropout, true);
+  return y + (at::linear(at::linear(xd, lora_a), lora_b) * lora_scaling).to(y.scalar_type());
+}
 
 std::map<std::string, std::vector<std::int64_t>> expected_tensor_shapes(const ModelConfig& c) {
   std::map<std::string, std::vector<std::int64_t>> s;
@@ -202,9 +209,9 @@ at::Tensor CausalLM::layer_forward(std::size_t index, const at::Tensor& h, const
   const DecoderLayer& l = layers_[index];
   const std::int64_t B = h.size(0), T = h.size(1);
   at::Tensor x = rms_norm(h, l.input_norm, c.rms_norm_eps);
-  at::Tensor q = l.q.forward(x).view({B, T, c.num_attention_heads, c.head_dim}).transpose(1, 2);
-  at::Tensor k = l.k.forward(x).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
-  at::Tensor v = l.v.forward(x).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
+  at::Tensor q = l.q.forward(x, training_).view({B, T, c.num_attention_heads, c.head_dim}).transpose(1, 2);
+  at::Tensor k = l.k.forward(x, training_).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
+  at::Tensor v = l.v.forward(x, training_).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
   if (cache) std::tie(k, v) = cache->append(index, k, v);
@@ -213,9 +220,9 @@ at::Tensor CausalLM::layer_forward(std::size_t index, const at::Tensor& h, const
   at::Tensor attn = at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
                                                      0.0, /*is_causal=*/!mask.defined(), std::nullopt, gqa);
   attn = attn.transpose(1, 2).reshape({B, T, c.num_attention_heads * c.head_dim});
-  at::Tensor out = h + l.o.forward(attn);
+  at::Tensor out = h + l.o.forward(attn, training_);
   at::Tensor y = rms_norm(out, l.post_norm, c.rms_norm_eps);
-  return out + l.down.forward(at::silu(l.gate.forward(y)) * l.up.forward(y));
+  return out + l.down.forward(at::silu(l.gate.forward(y, training_)) * l.up.forward(y, training_), training_);
 }
 
 at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask,

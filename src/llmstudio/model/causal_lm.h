@@ -15,10 +15,15 @@
 
 namespace llmstudio::model {
 
+// A linear projection, optionally with a LoRA adapter: y = x W^T + b + scaling * B(A(dropout(x))).
 struct Linear {
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out] or undefined
-  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor lora_a;  // [r, in] or undefined
+  at::Tensor lora_b;  // [out, r]
+  double lora_scaling = 0.0;
+  double lora_dropout = 0.0;
+  at::Tensor forward(const at::Tensor& x, bool training = false) const;
 };
 
 struct DecoderLayer {
@@ -70,6 +75,9 @@ class CausalLM {
   std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
   std::vector<DecoderLayer>& layers() { return layers_; }
   const std::vector<DecoderLayer>& layers() const { return layers_; }
+  // Training mode turns LoRA dropout on.
+  void set_training(bool training) { training_ = training; }
+  bool training() const { return training_; }
 
  private:
   ModelConfig config_;
@@ -77,6 +85,7 @@ class CausalLM {
   at::Tensor embed_, final_norm_, lm_head_;
   std::vector<DecoderLayer> layers_;
   at::Tensor inv_freq_;  // on device, float32
+  bool training_ = false;
 
   at::Tensor layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
                            const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const;

@@ -1,0 +1,173 @@
+// LoRA adapters (see lora.h).
+#include "llmstudio/model/lora.h"
+
+#include <ATen/core/grad_mode.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "llmstudio/core/error.h"
+#include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/safetensors.h"
+#include "llmstudio/model/architecture.h"
+
+namespace llmstudio::model {
+namespace {
+
+Linear& projection(DecoderLayer& l, std::string_view short_name) {
+  if (short_name == "q_proj") return l.q;
+  if (short_name == "k_proj") return l.k;
+  if (short_name == "v_proj") return l.v;
+  if (short_name == "o_proj") return l.o;
+  if (short_name == "gate_proj") return l.gate;
+  if (short_name == "up_proj") return l.up;
+  if (short_name == "down_proj") return l.down;
+  fail("unknown LoRA target module '", short_name, "'; allowed: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+}
+
+std::string peft_name(std::size_t layer, const char* path, const char* ab) {
+  return "base_model.model." + WeightNames::layer(static_cast<long>(layer), std::string(path) + ".lora_" + ab + ".weight");
+}
+
+}  // namespace
+
+std::vector<std::string> LoraConfig::resolved_targets() const {
+  if (!target_modules.empty()) return target_modules;
+  std::vector<std::string> all;
+  for (const auto& p : layer_projections()) all.emplace_back(p.short_name);
+  return all;
+}
+
+void LoraConfig::validate() const {
+  LLMS_CHECK(r >= 1, "lora_r must be >= 1, found ", r);
+  LLMS_CHECK(alpha > 0, "lora_alpha must be > 0, found ", alpha);
+  LLMS_CHECK(dropout >= 0 && dropout < 1, "lora_dropout must be in [0, 1), found ", dropout);
+  std::set<std::string> known;
+  for (const auto& p : layer_projections()) known.insert(p.short_name);
+  for (const auto& t : target_modules)
+    LLMS_CHECK(known.count(t), "lora_target_modules: unknown module '", t,
+               "'; allowed: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (empty = all)");
+}
+
+void attach_lora(CausalLM& model, const LoraConfig& config, std::uint64_t seed) {
+  config.validate();
+  at::Generator gen = at::globalContext().defaultGenerator(at::kCPU).clone();
+  gen.set_current_seed(seed);
+  for (auto& [name, p] : model.named_parameters()) p.set_requires_grad(false);
+  const auto targets = config.resolved_targets();
+  for (auto& layer : model.layers()) {
+    for (const auto& p : layer_projections()) {
+      if (std::find(targets.begin(), targets.end(), p.short_name) == targets.end()) continue;
+      Linear& lin = projection(layer, p.short_name);
+      const std::int64_t in = lin.weight.size(1), out = lin.weight.size(0);
+      const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+      at::Tensor a = at::empty({config.r, in}, at::kFloat).uniform_(-bound, bound, gen);
+      lin.lora_a = a.to(model.device()).set_requires_grad(true);
+      lin.lora_b = at::zeros({out, config.r}, at::TensorOptions().dtype(at::kFloat).device(model.device()))
+                       .set_requires_grad(true);
+      lin.lora_scaling = config.scaling();
+      lin.lora_dropout = config.dropout;
+    }
+  }
+}
+
+std::vector<std::pair<std::string, at::Tensor>> lora_parameters(const CausalLM& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  auto& layers = const_cast<CausalLM&>(model).layers();
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    for (const auto& p : layer_projections()) {
+      const Linear& lin = projection(layers[i], p.short_name);
+      if (!lin.lora_a.defined()) continue;
+      out.emplace_back(peft_name(i, p.path, "A"), lin.lora_a);
+      out.emplace_back(peft_name(i, p.path, "B"), lin.lora_b);
+    }
+  return out;
+}
+
+void load_lora_weights(CausalLM& model, const std::map<std::string, at::Tensor>& tensors, const std::string& source) {
+  at::NoGradGuard no_grad;
+  auto params = lora_parameters(model);
+  LLMS_CHECK(!params.empty(), source, ": the model has no LoRA adapters attached");
+  for (auto& [name, p] : params) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) it = tensors.find(name.substr(0, name.size() - 7) + ".default.weight");
+    LLMS_CHECK(it != tensors.end(), source, ": missing adapter tensor ", name);
+    LLMS_CHECK(it->second.sizes() == p.sizes(), source, ": adapter tensor ", name, " has shape ", it->second.sizes(),
+               ", expected ", p.sizes(), " (does lora_r match?)");
+    p.copy_(it->second);
+  }
+}
+
+void save_peft_adapter(const CausalLM& model, const LoraConfig& config, const std::filesystem::path& dir,
+                       const std::string& base_model_name_or_path) {
+  std::filesystem::create_directories(dir);
+  io::NamedTensors tensors;
+  for (auto& [name, t] : lora_parameters(model)) tensors.emplace_back(name, t.detach());
+  LLMS_CHECK(!tensors.empty(), "save_peft_adapter: the model has no LoRA adapters");
+  io::save_safetensors(dir / "adapter_model.safetensors", tensors, {{"format", "pt"}});
+  nlohmann::json j = {{"peft_type", "LORA"},
+                      {"task_type", "CAUSAL_LM"},
+                      {"base_model_name_or_path", base_model_name_or_path},
+                      {"r", config.r},
+                      {"lora_alpha", config.alpha},
+                      {"lora_dropout", config.dropout},
+                      {"target_modules", config.resolved_targets()},
+                      {"bias", "none"},
+                      {"fan_in_fan_out", false},
+                      {"inference_mode", true},
+                      {"init_lora_weights", true},
+                      {"use_rslora", false},
+                      {"use_dora", false},
+                      {"modules_to_save", nullptr},
+                      {"layers_to_transform", nullptr},
+                      {"rank_pattern", nlohmann::json::object()},
+                      {"alpha_pattern", nlohmann::json::object()}};
+  io::write_file_atomic(dir / "adapter_config.json", j.dump(2) + "\n");
+}
+
+LoraConfig load_peft_adapter(CausalLM& model, const std::filesystem::path& dir) {
+  const auto cfg_file = dir / "adapter_config.json";
+  LLMS_CHECK(std::filesystem::exists(cfg_file), "no adapter_config.json in ", dir, " (expected a PEFT LoRA adapter)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(io::read_file(cfg_file));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(cfg_file.string(), ": invalid JSON: ", e.what());
+  }
+  LLMS_CHECK(j.value("peft_type", "") == "LORA", cfg_file.string(), ": peft_type must be LORA, found ",
+             j.value("peft_type", std::string("(none)")));
+  LLMS_CHECK(!j.value("use_dora", false) && !j.value("use_rslora", false), cfg_file.string(),
+             ": DoRA / rsLoRA adapters are not supported");
+  LoraConfig c;
+  c.r = j.at("r").get<std::int64_t>();
+  c.alpha = j.at("lora_alpha").get<double>();
+  c.dropout = j.value("lora_dropout", 0.0);
+  const auto& tm = j.at("target_modules");
+  if (tm.is_string()) {
+    LLMS_CHECK(tm.get<std::string>() == "all-linear", cfg_file.string(), ": target_modules '", tm.get<std::string>(),
+               "' is not supported; give a list of module names");
+  } else {
+    c.target_modules = tm.get<std::vector<std::string>>();
+  }
+  attach_lora(model, c, 0);
+  load_lora_weights(model, io::load_safetensors_dir(dir / "adapter_model.safetensors"), (dir / "adapter_model.safetensors").string());
+  return c;
+}
+
+void merge_lora(CausalLM& model) {
+  at::NoGradGuard no_grad;
+  for (auto& layer : model.layers())
+    for (const auto& p : layer_projections()) {
+      Linear& lin = projection(layer, p.short_name);
+      if (!lin.lora_a.defined()) continue;
+      at::Tensor delta = at::matmul(lin.lora_b.to(at::kFloat), lin.lora_a.to(at::kFloat)) * lin.lora_scaling;
+      lin.weight = (lin.weight.to(at::kFloat) + delta).to(lin.weight.scalar_type());
+      lin.lora_a = at::Tensor();
+      lin.lora_b = at::Tensor();
+      lin.lora_scaling = 0;
+    }
+}
+
+}  // namespace llmstudio::model

@@ -1,0 +1,49 @@
+// Optimizers over named parameters: AdamW, Adam, SGD (momentum), with the update formulas of torch.optim,
+// weight decay skipped for norms and biases (and LoRA-free 1-D tensors), gradient clipping by global norm.
+// State lives on the parameters' device; no host synchronisation in step().
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace llmstudio::train {
+
+struct OptimizerConfig {
+  std::string name = "AdamW";  // AdamW, Adam, SGD
+  double lr = 1e-4;
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double momentum = 0.0;  // SGD
+  void validate() const;
+};
+
+class Optimizer {
+ public:
+  Optimizer(std::vector<std::pair<std::string, at::Tensor>> params, OptimizerConfig config);
+  // One update with the gradients in .grad() at learning rate `lr` (from the schedule).
+  void step(double lr);
+  void zero_grad();
+  // Scales gradients so their global L2 norm is at most max_norm (no-op for max_norm <= 0). Returns the norm
+  // before clipping as a 0-d tensor (no synchronisation).
+  at::Tensor clip_grad_norm(double max_norm);
+  const std::vector<std::pair<std::string, at::Tensor>>& params() const { return params_; }
+  // State for checkpoints: name -> tensor ("exp_avg/<param>" (also SGD momentum), "exp_avg_sq/<param>", "step").
+  std::map<std::string, at::Tensor> state() const;
+  void load_state(const std::map<std::string, at::Tensor>& state);
+  const OptimizerConfig& config() const { return config_; }
+
+ private:
+  std::vector<std::pair<std::string, at::Tensor>> params_;
+  std::vector<bool> decay_;
+  std::vector<at::Tensor> exp_avg_, exp_avg_sq_;
+  OptimizerConfig config_;
+  std::int64_t step_ = 0;
+};
+
+// Whether weight decay applies: not to biases and norm weights (1-D tensors), as is usual (and H2O does).
+bool decays(const std::string& name, const at::Tensor& param);
+
+}  // namespace llmstudio::train
