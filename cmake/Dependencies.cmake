@@ -24,6 +24,41 @@ target_link_libraries(llms_icu INTERFACE ${ICU_UC_LIBRARY} ${ICU_DATA_LIBRARY} $
 find_package(Threads REQUIRED)
 
 if(LLMS_WITH_TORCH)
+  find_package(yaml-cpp REQUIRED)  # Debian libyaml-cpp-dev: experiment configs (train/train_config.cpp)
+  # Parquet datasets: the Arrow/Parquet C++ libraries shipped in the pip pyarrow wheel (scripts/requirements-dev.txt).
+  # ON by default when the .venv's pyarrow has its C++ headers and libraries; OFF makes .parquet files an error
+  # that says how to enable it.
+  execute_process(
+    COMMAND "${LLMS_PYTHON}" -c "import pyarrow as pa,sys; sys.stdout.write(pa.get_include() + ';' + pa.get_library_dirs()[0] + ';' + pa.__version__)"
+    OUTPUT_VARIABLE _pyarrow_info RESULT_VARIABLE _pyarrow_rc ERROR_QUIET)
+  set(_parquet_default OFF)
+  if(_pyarrow_rc EQUAL 0)
+    list(GET _pyarrow_info 0 LLMS_ARROW_INCLUDE_DIR)
+    list(GET _pyarrow_info 1 LLMS_ARROW_LIBDIR)
+    list(GET _pyarrow_info 2 LLMS_ARROW_VERSION)
+    # The wheel ships only versioned names (libarrow.so.2600); link those files directly, no symlinks needed.
+    file(GLOB LLMS_ARROW_LIBRARY "${LLMS_ARROW_LIBDIR}/libarrow.so.[0-9]*")
+    file(GLOB LLMS_PARQUET_LIBRARY "${LLMS_ARROW_LIBDIR}/libparquet.so.[0-9]*")
+    if(EXISTS "${LLMS_ARROW_INCLUDE_DIR}/parquet/arrow/reader.h" AND LLMS_ARROW_LIBRARY AND LLMS_PARQUET_LIBRARY)
+      set(_parquet_default ON)
+    endif()
+  endif()
+  option(LLMS_WITH_PARQUET "Read .parquet datasets with the Arrow C++ libraries of the pip pyarrow wheel" ${_parquet_default})
+  if(LLMS_WITH_PARQUET)
+    if(NOT _parquet_default)
+      message(FATAL_ERROR "LLMS_WITH_PARQUET=ON but ${LLMS_PYTHON} has no pyarrow with C++ headers/libraries: "
+                          "run `make setup-dev` (installs pyarrow) or configure with -DLLMS_WITH_PARQUET=OFF")
+    endif()
+    list(GET LLMS_ARROW_LIBRARY 0 LLMS_ARROW_LIBRARY)
+    list(GET LLMS_PARQUET_LIBRARY 0 LLMS_PARQUET_LIBRARY)
+    # Headers are added to data/parquet_reader.cpp alone (src/llmstudio/CMakeLists.txt). The wheel is built with the
+    # C++11 ABI, as is torch's.
+    add_library(llms_parquet INTERFACE)
+    target_link_libraries(llms_parquet INTERFACE "${LLMS_PARQUET_LIBRARY}" "${LLMS_ARROW_LIBRARY}")
+    message(STATUS "Parquet support: pyarrow ${LLMS_ARROW_VERSION} from ${LLMS_ARROW_LIBDIR}")
+  else()
+    message(STATUS "Parquet support: OFF (pip install pyarrow into .venv, then -DLLMS_WITH_PARQUET=ON)")
+  endif()
   find_package(CLI11 CONFIG QUIET)
   if(NOT TARGET CLI11::CLI11)  # header-only; some systems ship no CMake config
     find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
@@ -59,4 +94,8 @@ if(LLMS_WITH_TORCH)
   get_filename_component(LLMS_TORCH_LIBDIR "${TORCH_LIBRARY}" DIRECTORY)
   set(CMAKE_BUILD_RPATH "${LLMS_TORCH_LIBDIR}")
   set(CMAKE_INSTALL_RPATH "${LLMS_TORCH_LIBDIR}")
+  if(LLMS_WITH_PARQUET)
+    list(APPEND CMAKE_BUILD_RPATH "${LLMS_ARROW_LIBDIR}")
+    list(APPEND CMAKE_INSTALL_RPATH "${LLMS_ARROW_LIBDIR}")
+  endif()
 endif()
