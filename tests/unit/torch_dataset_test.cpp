@@ -8,6 +8,7 @@
 #include <set>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/io/atomic_file.h"
 #include "llmstudio/data/csv_reader.h"
 #include "llmstudio/data/dataset_reader.h"
 #include "llmstudio/data/dataset_split.h"
@@ -19,15 +20,6 @@ using llmstudio::Error;
 using namespace llmstudio::data;
 
 namespace {
-
-// std::filesystem::remove_all crashes in binaries linked with libtorch (libtorch.so exports its own copy of some
-// std::filesystem functions), so temporary folders are removed entry by entry.
-void remove_tree(const fs::path& p) {
-  std::error_code ec;
-  if (fs::is_directory(p, ec))
-    for (const auto& e : fs::directory_iterator(p, ec)) remove_tree(e.path());
-  fs::remove(p, ec);
-}
 
 template <typename F>
 std::string error_of(F&& f) {
@@ -52,7 +44,7 @@ class DatasetFiles : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("llms_dataset_test_" + std::to_string(std::random_device{}()));
     fs::create_directories(dir_);
   }
-  void TearDown() override { remove_tree(dir_); }
+  void TearDown() override { io::remove_tree(dir_); }
   fs::path write(const std::string& name, const std::string& content) {
     auto p = dir_ / name;
     std::ofstream(p, std::ios::binary) << content;

@@ -19,7 +19,7 @@ namespace {
 
 fs::path fresh_dir(const std::string& name) {
   fs::path d = fs::temp_directory_path() / ("llms_st_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
+  io::remove_tree(d);
   fs::create_directories(d);
   return d;
 }

@@ -16,15 +16,6 @@ using namespace llmstudio::train;
 
 namespace {
 
-// std::filesystem::remove_all crashes in binaries linked with libtorch (libtorch.so exports its own copy of some
-// std::filesystem functions), so temporary folders are removed entry by entry.
-void remove_tree(const fs::path& p) {
-  std::error_code ec;
-  if (fs::is_directory(p, ec))
-    for (const auto& e : fs::directory_iterator(p, ec)) remove_tree(e.path());
-  fs::remove(p, ec);
-}
-
 // Repository root: LLMS_SHARED_FIXTURES is "<source dir>/../shared/fixtures".
 fs::path repo_root() { return fs::path(LLMS_SHARED_FIXTURES).parent_path().parent_path().parent_path(); }
 
@@ -254,7 +245,7 @@ TEST(TrainConfig, ResolvedConfigIsSavedIntoTheExperimentFolder) {
   EXPECT_EQ(path, dir / "exp" / "cfg.yaml");
   auto back = load_experiment_config(path);
   EXPECT_EQ(back.training.epochs, 2);
-  remove_tree(dir);
+  io::remove_tree(dir);
 }
 
 TEST(TrainConfig, YamlSyntaxErrorsNameFileAndLine) {

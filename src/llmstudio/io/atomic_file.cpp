@@ -2,6 +2,8 @@
 #include "llmstudio/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,6 +71,14 @@ void write_file_atomic(const fs::path& target, std::string_view content) {
   AtomicFile f(target);
   f.write(content);
   f.commit();
+}
+
+void remove_tree(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;  // nothing there
+  auto remove_one = [](const char* p, const struct stat*, int, struct FTW*) -> int { return ::remove(p) == 0 ? 0 : -1; };
+  LLMS_CHECK(::nftw(path.c_str(), remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0, "cannot remove ", path, ": ",
+             std::strerror(errno));
 }
 
 std::string read_file(const fs::path& path) {

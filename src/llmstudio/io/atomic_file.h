@@ -34,6 +34,11 @@ class AtomicFile {
 // Writes `content` to `target` atomically.
 void write_file_atomic(const std::filesystem::path& target, std::string_view content);
 
+// Removes a file or a folder tree if it exists (POSIX nftw). Use this instead of std::filesystem::remove_all in
+// code linked with libtorch: libtorch.so exports its own copy of some std::filesystem functions, and its
+// remove_all crashes when mixed with the system libstdc++.
+void remove_tree(const std::filesystem::path& path);
+
 // Reads a whole file; errors name the file.
 std::string read_file(const std::filesystem::path& path);
 

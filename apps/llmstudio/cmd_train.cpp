@@ -1,0 +1,55 @@
+// `llmstudio train -c cfg.yaml [--set k=v ...]` and `llmstudio train --resume <experiment dir>`.
+// SIGINT/SIGTERM ask the trainer to stop at the next step boundary and write a checkpoint (exit code 130).
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+
+#include "command.h"
+#include "llmstudio/core/error.h"
+#include "llmstudio/train/trainer.h"
+
+namespace llmstudio::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+struct TrainCliOptions {
+  std::string config, resume, device;
+  std::vector<std::string> overrides;
+  std::int64_t max_steps = 0;
+};
+
+void setup_train(CLI::App& app) {
+  auto o = std::make_shared<TrainCliOptions>();
+  auto* cmd = app.add_subcommand("train", "Fine-tune a model (LoRA or full) from an H2O-style cfg.yaml");
+  cmd->add_option("-c,--config", o->config, "Experiment config (H2O LLM Studio cfg.yaml layout)");
+  cmd->add_option("--set", o->overrides, "Override a key: section.key=value (repeatable), e.g. training.epochs=2");
+  cmd->add_option("--resume", o->resume, "Continue an interrupted experiment folder");
+  cmd->add_option("--device", o->device, "auto|cpu|cuda|cuda:N|mps (default: $LLMSTUDIO_DEVICE or auto)");
+  cmd->add_option("--max-steps", o->max_steps, "Stop after this many optimizer steps (0 = all epochs)");
+  cmd->callback([o] {
+    LLMS_CHECK(o->config.empty() != o->resume.empty(), "give either -c cfg.yaml or --resume <experiment dir>");
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    train::TrainOptions t;
+    t.config_path = o->config;
+    t.resume_dir = o->resume;
+    t.overrides = o->overrides;
+    t.device = o->device;
+    t.max_steps = o->max_steps;
+    t.stop = &g_stop;
+    t.progress_bar = isatty(STDOUT_FILENO) != 0;
+    auto r = train::run_training(t, std::cout);
+    if (r.status == "interrupted") std::exit(130);
+  });
+}
+
+}  // namespace
+LLMS_COMMAND(55, setup_train);
+}  // namespace llmstudio::cli

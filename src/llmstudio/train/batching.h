@@ -1,0 +1,34 @@
+// Training batches from formatted samples: a seeded shuffle per epoch, batches of batch_size, each left-padded
+// to the padding_quantile of its samples' lengths (H2O's rule: longer samples are cut from the left), so no
+// batch carries more padding than it needs.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "llmstudio/tokenizer/prompt_format.h"
+
+namespace llmstudio::train {
+
+struct Batch {
+  at::Tensor input_ids;       // [B, T] int64, left-padded with the pad id
+  at::Tensor attention_mask;  // [B, T] int64
+  at::Tensor labels;          // [B, T] int64, -100 on padding and masked positions
+  std::int64_t tokens = 0;    // real (non-padding) tokens
+};
+
+// The batch of samples `rows` (indices into `samples`), padded to the quantile length.
+Batch collate(const std::vector<tokenizer::PromptSample>& samples, const std::vector<std::size_t>& rows,
+              double padding_quantile, std::int32_t pad_token_id);
+
+// Sample order of an epoch: a shuffle seeded by (seed, epoch), so a resumed run sees the same batches.
+std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int64_t epoch, bool shuffle);
+
+// Batches (lists of sample indices) of an epoch; drop_last drops a final incomplete batch (when there is more
+// than one batch).
+std::vector<std::vector<std::size_t>> make_batches(const std::vector<std::size_t>& order, std::int64_t batch_size,
+                                                   bool drop_last);
+
+}  // namespace llmstudio::train

@@ -1,0 +1,46 @@
+// The fine-tuning run behind `llmstudio train`: experiment folder, data preparation, LoRA or full fine-tuning,
+// the optimisation loop (gradient accumulation, clipping, schedule), validation (loss, perplexity), metrics as
+// JSON lines, atomic checkpoints, stop at a step boundary on request (Ctrl-C) and resume to the same result.
+//
+// Experiment folder (<output_directory>/<experiment_name>):
+//   cfg.yaml            the resolved config          status.json   running|finished|interrupted|failed + progress
+//   metrics.jsonl       one JSON object per train step / validation   logs.txt      the run's log lines
+//   checkpoint/         model or adapter, optimizer state, trainer state (for --resume)
+//   adapter_config.json + adapter_model.safetensors (LoRA, PEFT format) or config.json + model.safetensors
+//   (full fine-tuning), plus the tokenizer files: written when the run finishes.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "llmstudio/train/train_config.h"
+
+namespace llmstudio::train {
+
+struct TrainOptions {
+  std::filesystem::path config_path;       // cfg.yaml of a new experiment
+  std::vector<std::string> overrides;      // "section.key=value"
+  std::filesystem::path resume_dir;        // or: an interrupted experiment to continue
+  std::string device;                      // --device (empty: $LLMSTUDIO_DEVICE or auto)
+  std::int64_t max_steps = 0;              // stop (finished) after this many optimizer steps; 0 = all epochs
+  const std::atomic<bool>* stop = nullptr; // set by a signal handler: checkpoint at the next step boundary
+  bool progress_bar = false;               // \r progress line (a terminal) instead of plain lines
+};
+
+struct TrainResult {
+  std::filesystem::path experiment_dir;
+  std::string status;  // "finished" or "interrupted"
+  std::int64_t steps = 0;
+  std::int64_t total_steps = 0;
+  double last_loss = 0;
+};
+
+// Runs (or resumes) an experiment; log lines go to `log` and logs.txt. Throws llmstudio::Error on bad
+// configs/data (nothing is created before the config and data are checked).
+TrainResult run_training(const TrainOptions& options, std::ostream& log);
+
+}  // namespace llmstudio::train
