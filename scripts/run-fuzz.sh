@@ -26,6 +26,8 @@ cmake --build "$BUILD" -j "$JOBS" >"$BUILD/fuzz-build.log" 2>&1 ||
 mapfile -t TARGETS < <(grep -v '^$' "$BUILD/fuzz/targets.txt" 2>/dev/null || true)
 ((${#TARGETS[@]})) || { echo "run-fuzz: no fuzz targets (fuzz/fuzz_*.cpp)" >&2; exit 1; }
 
+# Data files by absolute path: with ccache's base_dir, __FILE__ in the targets is relative.
+export LLMS_FUZZ_TOKENIZER=${LLMS_FUZZ_TOKENIZER:-$PWD/tests/data/tokenizer-tiny-bytelevel.json}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 

@@ -71,6 +71,11 @@ std::string canonical_dtype(std::string_view name);
 // Grace Hopper-like: an aarch64 host with a Hopper (sm90) or newer NVIDIA GPU, whose memory is coherent.
 bool is_grace_hopper_like(const PlatformFacts& facts, const CudaDeviceFacts& dev);
 
+// Peak bytes libtorch allocated on a CUDA device ("cuda:N") since start or the last reset (as
+// torch.cuda.max_memory_allocated); 0 for other devices.
+std::int64_t peak_device_memory_bytes(const std::string& device);
+void reset_peak_device_memory(const std::string& device);
+
 nlohmann::json to_json(const PlatformFacts& facts);
 nlohmann::json to_json(const DeviceChoice& choice);
 

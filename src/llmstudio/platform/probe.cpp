@@ -16,6 +16,7 @@
 
 #if defined(LLMS_WITH_CUDA)
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
 #endif
 
@@ -120,6 +121,26 @@ PlatformFacts probe_platform() {
   f.mps_built = f.os == "macos";
   f.mps_available = at::hasMPS();
   return f;
+}
+
+std::int64_t peak_device_memory_bytes(const std::string& device) {
+#if defined(LLMS_WITH_CUDA)
+  const at::Device d(device);
+  if (d.is_cuda() && at::hasCUDA()) {
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(d.has_index() ? d.index() : 0);
+    return stats.allocated_bytes[0].peak;
+  }
+#endif
+  (void)device;
+  return 0;
+}
+
+void reset_peak_device_memory(const std::string& device) {
+#if defined(LLMS_WITH_CUDA)
+  const at::Device d(device);
+  if (d.is_cuda() && at::hasCUDA()) c10::cuda::CUDACachingAllocator::resetPeakStats(d.has_index() ? d.index() : 0);
+#endif
+  (void)device;
 }
 
 }  // namespace llmstudio::platform

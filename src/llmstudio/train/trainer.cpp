@@ -277,6 +277,7 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
     if (cfg.training.evaluate_before_training && step == 0) evaluate(0);
 
     lm.set_training(true);
+    platform::reset_peak_device_memory(choice.device);
     const std::int64_t first_step = step;
     const auto t_start = std::chrono::steady_clock::now();
     std::int64_t tokens_seen = 0;
@@ -356,7 +357,10 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
     }
     copy_tokenizer_files(backbone, dir);
     write_status(dir, "finished", step, total_steps);
-    log.line("finished: " + std::to_string(step) + " steps, last loss " + fmt(last_loss) + "; model in " + dir.string());
+    const double peak_gib = static_cast<double>(platform::peak_device_memory_bytes(choice.device)) / (1024.0 * 1024 * 1024);
+    append_metric(dir, {{"type", "summary"}, {"step", step}, {"peak_device_memory_gib", peak_gib}});
+    log.line("finished: " + std::to_string(step) + " steps, last loss " + fmt(last_loss) + "; model in " + dir.string() +
+             (peak_gib > 0 ? "; peak device memory " + fmt(peak_gib, 3) + " GiB" : ""));
     return {dir, "finished", step, total_steps, last_loss};
   } catch (const std::exception& e) {
     write_status(dir, "failed", 0, total_steps, e.what());
