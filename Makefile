@@ -12,7 +12,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 export CCACHE_MAXSIZE ?= 10G
 
-.PHONY: setup-dev configure build test test-unit test-parity fuzz demo bench clean
+.PHONY: setup-dev configure build test test-unit test-parity test-e2e fuzz demo bench clean
 
 setup-dev:
 	@bash scripts/setup-dev.sh
@@ -33,10 +33,13 @@ test-unit: build
 test-parity: build
 	LLMS_BIN=$(abspath $(LLMS)) LLMS_BUILD_DIR=$(abspath $(BUILD)) LLMS_SHARED_FIXTURES=$(SHARED)/fixtures $(PY) -m pytest -q tests/parity
 
+test-e2e: build
+	LLMS_BIN=$(abspath $(LLMS)) LLMS_BUILD_DIR=$(abspath $(BUILD)) $(PY) -m pytest -q tests/e2e
+
 fuzz:
 	bash scripts/run-fuzz.sh $(or $(FUZZ_SECONDS),30)
 
-test: test-unit test-parity fuzz
+test: test-unit test-parity test-e2e fuzz
 
 # The main job for now: what the machine offers, then a forward pass through a model folder.
 demo: build

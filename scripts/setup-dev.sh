@@ -14,7 +14,7 @@ fi
 [[ -n "$PY" ]] || { echo "setup-dev: need Python 3.11-3.13 (set PYTHON=...)" >&2; exit 1; }
 
 APT_PKGS=(cmake ninja-build ccache g++ pkg-config nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
-          libcpp-httplib-dev libsqlite3-dev libpcre2-dev libicu-dev libgtest-dev libgmock-dev clang libclang-rt-dev)
+          libcpp-httplib-dev libsqlite3-dev libpcre2-dev libicu-dev libgtest-dev libgmock-dev clang libclang-rt-dev tmux)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -1,4 +1,6 @@
-// `llmstudio generate`: text (or token-id) prompts in, generated continuations out, streamed to the terminal.
+// `llmstudio generate`: text (or token-id) prompts in, generated continuations out, streamed to the terminal;
+// batch prediction from a CSV/JSONL file. Prompts are formatted by infer::PromptBuilder (chat template, H2O
+// markers or raw), stop strings and streaming by infer::generate_text.
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -7,26 +9,22 @@
 #include <sstream>
 
 #include "command.h"
+#include "generation_flags.h"
 #include "llmstudio/core/error.h"
-#include "llmstudio/infer/generation.h"
-#include "llmstudio/infer/text_stream.h"
+#include "llmstudio/infer/prediction_io.h"
+#include "llmstudio/infer/text_generation.h"
 #include "llmstudio/io/atomic_file.h"
-#include "llmstudio/model/causal_lm.h"
-#include "llmstudio/platform/platform.h"
-#include "llmstudio/tokenizer/tokenizer.h"
 
 namespace llmstudio::cli {
 namespace {
 namespace fs = std::filesystem;
 
 struct GenerateOptions {
-  std::string model, device, dtype = "auto", ids, input_ids;
+  GenerationFlags flags;
+  std::string ids, input_ids, input, output;
   std::vector<std::string> prompts;
-  bool raw = false, json = false, greedy = false, do_sample = false;
-  std::int64_t max_new_tokens = 256, min_new_tokens = 0, top_k = 0, num_beams = 1;
-  double temperature = 1.0, top_p = 1.0, repetition_penalty = 1.0, max_time = 0;
-  std::optional<std::uint64_t> seed;
-  std::vector<std::int64_t> eos;
+  bool raw = false, json = false;
+  std::int64_t batch_size = 8;
 };
 
 std::vector<std::int64_t> parse_ids(const std::string& text, const std::string& what) {
@@ -47,111 +45,113 @@ std::vector<std::int64_t> parse_ids(const std::string& text, const std::string& 
   return ids;
 }
 
+std::vector<std::vector<std::int64_t>> read_id_prompts(const std::string& file) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(io::read_file(file));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(file, ": invalid JSON: ", e.what());
+  }
+  LLMS_CHECK(j.is_object() && j.contains("prompts") && j["prompts"].is_array(), file,
+             ": expected {\"prompts\": [[ids...], ...]}");
+  std::vector<std::vector<std::int64_t>> prompts;
+  for (const auto& p : j["prompts"]) {
+    LLMS_CHECK(p.is_array(), file, ": each prompt must be a list of token ids");
+    prompts.push_back(p.get<std::vector<std::int64_t>>());
+  }
+  return prompts;
+}
+
+// --input FILE --output FILE: batches of --batch-size prompts (left-padded by generate()).
+void predict_file(const GenerateOptions& o, LoadedModel& m, const infer::GenerationConfig& g) {
+  LLMS_CHECK(!o.output.empty(), "--input needs --output <file.jsonl|file.csv>");
+  LLMS_CHECK(o.batch_size > 0, "--batch-size must be > 0, found ", o.batch_size);
+  auto rows = infer::read_prompt_rows(o.input);
+  auto builder = prompt_builder(o.flags, m, o.raw);
+  std::vector<infer::PredictionRow> out;
+  auto t0 = std::chrono::steady_clock::now();
+  std::size_t total = 0;
+  for (std::size_t start = 0; start < rows.size(); start += static_cast<std::size_t>(o.batch_size)) {
+    const std::size_t end = std::min(rows.size(), start + static_cast<std::size_t>(o.batch_size));
+    std::vector<std::vector<std::int64_t>> prompts;
+    for (std::size_t i = start; i < end; ++i)
+      prompts.push_back(builder.encode_single(rows[i].prompt, rows[i].system.empty() ? o.flags.system : rows[i].system));
+    auto results = infer::generate_text(m.lm, *m.tok, prompts, g, o.flags.stop);
+    for (std::size_t i = start; i < end; ++i) {
+      auto& r = results[i - start];
+      total += r.tokens.size();
+      out.push_back({rows[i].prompt, rows[i].system, r.text, prompts[i - start], r.tokens, r.finish_reason});
+    }
+    std::cerr << "generated " << end << "/" << rows.size() << "\r" << std::flush;
+  }
+  infer::write_predictions(o.output, out);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cerr << "\n" << rows.size() << " predictions (" << total << " tokens, " << secs << " s) written to " << o.output
+            << "\n";
+}
+
 void setup_generate(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a model folder");
-  cmd->add_option("-m,--model", o->model, "Model folder (config.json, *.safetensors, tokenizer.json)")->required();
+  add_generation_flags(cmd, o->flags);
   cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeat for a batch)");
   cmd->add_option("--ids", o->ids, "One prompt as token ids, e.g. '1 15043 3186'");
   cmd->add_option("--input-ids", o->input_ids, "JSON file {\"prompts\": [[ids...], ...]}: a batch of token-id prompts");
-  cmd->add_flag("--raw", o->raw, "Feed the prompt text to the tokenizer as is (no chat template)");
-  cmd->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate at most (H2O max_length_inference)");
-  cmd->add_option("--min-new-tokens", o->min_new_tokens, "EOS is suppressed before this many (H2O min_length_inference)");
-  cmd->add_flag("--greedy", o->greedy, "Greedy decoding (default)");
-  cmd->add_flag("--do-sample", o->do_sample, "Sample with temperature/top-k/top-p");
-  cmd->add_option("--temperature", o->temperature, "Sampling temperature");
-  cmd->add_option("--top-k", o->top_k, "Keep the k most likely tokens (0 = off)");
-  cmd->add_option("--top-p", o->top_p, "Nucleus sampling threshold (1 = off)");
-  cmd->add_option("--repetition-penalty", o->repetition_penalty, "Penalty for tokens already seen (1 = off)");
-  cmd->add_option("--max-time", o->max_time, "Stop after this many seconds (0 = no limit)");
-  cmd->add_option("--num-beams", o->num_beams, "Beam search is not implemented: only 1");
-  cmd->add_option("--seed", o->seed, "Random seed for sampling (reproducible output)");
-  cmd->add_option("--eos-id", o->eos, "End-of-sequence token id(s) (default: the model's)");
-  cmd->add_option("--device", o->device, "auto|cpu|cuda|cuda:N|mps (default: $LLMSTUDIO_DEVICE or auto)");
-  cmd->add_option("--dtype", o->dtype, "auto|float32|bfloat16|float16");
+  cmd->add_option("--input", o->input, "Prompts file (.csv/.jsonl/.parquet with a 'prompt' column, optional 'system')");
+  cmd->add_option("--output", o->output, "Predictions file for --input (.jsonl or .csv)");
+  cmd->add_option("--batch-size", o->batch_size, "Prompts per batch for --input (left-padded)");
+  cmd->add_flag("--raw", o->raw, "Feed the prompt text to the tokenizer as is (same as --prompt-format raw)");
   cmd->add_flag("--json", o->json, "Print one JSON object per prompt (prompt, text, token ids)");
   cmd->callback([o] {
-    LLMS_CHECK(!(o->greedy && o->do_sample), "--greedy and --do-sample exclude each other");
-    auto facts = platform::probe_platform();
-    auto choice = platform::choose_device(facts, platform::device_request_from(o->device), o->dtype);
-    auto lm = model::CausalLM::load(o->model, {choice.device, choice.dtype});
-    infer::GenerationConfig g = infer::generation_defaults(o->model, lm.config());
-    g.max_new_tokens = o->max_new_tokens;
-    g.min_new_tokens = o->min_new_tokens;
-    g.do_sample = o->do_sample;
-    g.temperature = o->temperature;
-    g.top_k = o->top_k;
-    g.top_p = o->top_p;
-    g.repetition_penalty = o->repetition_penalty;
-    g.max_time = o->max_time;
-    g.num_beams = o->num_beams;
-    g.seed = o->seed;
-    if (!o->eos.empty()) g.eos_token_ids = o->eos;
-    g.validate();
+    LoadedModel m = load_model(o->flags);
+    const infer::GenerationConfig g = generation_config(o->flags, m);
+    if (!o->input.empty()) return predict_file(*o, m, g);
 
     std::vector<std::vector<std::int64_t>> prompts;
     std::vector<std::string> texts;
-    std::optional<tokenizer::Tokenizer> tok;
-    const bool have_tokenizer = fs::exists(fs::path(o->model) / "tokenizer.json");
-    if (have_tokenizer) tok = tokenizer::Tokenizer::from_path(o->model);
     if (!o->ids.empty()) prompts.push_back(parse_ids(o->ids, "--ids"));
-    if (!o->input_ids.empty()) {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(io::read_file(o->input_ids));
-      } catch (const nlohmann::json::parse_error& e) {
-        fail(o->input_ids, ": invalid JSON: ", e.what());
-      }
-      LLMS_CHECK(j.is_object() && j.contains("prompts") && j["prompts"].is_array(), o->input_ids,
-                 ": expected {\"prompts\": [[ids...], ...]}");
-      for (const auto& p : j["prompts"]) {
-        LLMS_CHECK(p.is_array(), o->input_ids, ": each prompt must be a list of token ids");
-        prompts.push_back(p.get<std::vector<std::int64_t>>());
-      }
-    }
-    for (const auto& text : o->prompts) {
-      LLMS_CHECK(tok.has_value(), "text prompts need a tokenizer.json in ", o->model, "; give token ids with --ids instead");
-      LLMS_CHECK(o->raw, "chat-template formatting is not available yet: add --raw to feed the prompt text as is");
-      auto ids = tok->encode(text, true);
-      prompts.emplace_back(ids.begin(), ids.end());
-      texts.push_back(text);
-    }
-    LLMS_CHECK(!prompts.empty(), "no prompt: give -p TEXT, --ids or --input-ids");
+    if (!o->input_ids.empty())
+      for (auto& p : read_id_prompts(o->input_ids)) prompts.push_back(std::move(p));
     texts.resize(prompts.size());
+    if (!o->prompts.empty()) {
+      auto builder = prompt_builder(o->flags, m, o->raw);
+      for (const auto& text : o->prompts) {
+        prompts.push_back(builder.encode_single(text, o->flags.system));
+        texts.push_back(text);
+      }
+    }
+    LLMS_CHECK(!prompts.empty(), "no prompt: give -p TEXT, --ids, --input-ids or --input FILE");
+    LLMS_CHECK(o->flags.stop.empty() || m.tok, "--stop needs a tokenizer.json in ", o->flags.model);
 
-    // Stream the text of a single prompt to the terminal as it is generated.
-    const bool stream = !o->json && prompts.size() == 1 && tok.has_value();
-    std::optional<infer::TextStream> streamer;
-    if (stream) streamer.emplace(*tok);
     auto t0 = std::chrono::steady_clock::now();
-    auto results = infer::generate(lm, prompts, g, [&](std::size_t, std::int64_t token) {
-      if (streamer) std::cout << streamer->push(token) << std::flush;
-      return false;
-    });
+    std::vector<infer::TextGenerationResult> results;
+    const bool stream = !o->json && prompts.size() == 1 && m.tok.has_value();
+    if (m.tok) {
+      results = infer::generate_text(m.lm, *m.tok, prompts, g, o->flags.stop, [&](std::size_t, std::string_view s) {
+        if (stream) std::cout << s << std::flush;
+      });
+    } else {
+      for (auto& s : infer::generate(m.lm, prompts, g)) results.push_back({std::move(s.tokens), "", s.finish_reason});
+    }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (streamer) std::cout << streamer->flush() << "\n";
+    if (stream) std::cout << "\n";
     std::size_t total = 0;
     for (std::size_t i = 0; i < results.size(); ++i) {
       const auto& r = results[i];
       total += r.tokens.size();
-      std::string text;
-      if (tok) {
-        std::vector<int32_t> ids(r.tokens.begin(), r.tokens.end());
-        text = tok->decode(ids, true);
-      }
       if (o->json) {
-        nlohmann::json j = {{"prompt", texts[i]}, {"prompt_ids", prompts[i]}, {"text", text},
+        nlohmann::json j = {{"prompt", texts[i]}, {"prompt_ids", prompts[i]}, {"text", r.text},
                             {"token_ids", r.tokens}, {"finish_reason", r.finish_reason}};
-        std::cout << j.dump() << "\n";
+        std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       } else if (!stream) {
         std::cout << "[" << i << "] ";
-        if (tok) std::cout << text; else for (auto t : r.tokens) std::cout << t << " ";
+        if (m.tok) std::cout << r.text; else for (auto t : r.tokens) std::cout << t << " ";
         std::cout << "  (" << r.finish_reason << ")\n";
       }
     }
     if (!o->json)
       std::cerr << total << " tokens in " << secs << " s (" << (secs > 0 ? static_cast<double>(total) / secs : 0.0)
-                << " tokens/s) on " << choice.device << "\n";
+                << " tokens/s) on " << m.device << "\n";
   });
 }
 

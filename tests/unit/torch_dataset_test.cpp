@@ -44,7 +44,7 @@ class DatasetFiles : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("llms_dataset_test_" + std::to_string(std::random_device{}()));
     fs::create_directories(dir_);
   }
-  void TearDown() override { io::remove_tree(dir_); }
+  void TearDown() override { llmstudio::io::remove_tree(dir_); }
   fs::path write(const std::string& name, const std::string& content) {
     auto p = dir_ / name;
     std::ofstream(p, std::ios::binary) << content;

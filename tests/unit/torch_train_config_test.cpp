@@ -245,7 +245,7 @@ TEST(TrainConfig, ResolvedConfigIsSavedIntoTheExperimentFolder) {
   EXPECT_EQ(path, dir / "exp" / "cfg.yaml");
   auto back = load_experiment_config(path);
   EXPECT_EQ(back.training.epochs, 2);
-  io::remove_tree(dir);
+  llmstudio::io::remove_tree(dir);
 }
 
 TEST(TrainConfig, YamlSyntaxErrorsNameFileAndLine) {

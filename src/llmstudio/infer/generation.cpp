@@ -2,6 +2,7 @@
 #include "llmstudio/infer/generation.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <chrono>
@@ -59,6 +60,7 @@ std::vector<GeneratedSequence> generate(const model::CausalLM& lm, const std::ve
                                         const GenerationConfig& cfg, const TokenCallback& on_token) {
   cfg.validate();
   LLMS_CHECK(!prompts.empty(), "generate: no prompts");
+  c10::InferenceMode inference;  // no autograd bookkeeping in the decode loop
   const auto start = std::chrono::steady_clock::now();
   const std::int64_t B = static_cast<std::int64_t>(prompts.size());
   std::int64_t P = 0;
