@@ -1,5 +1,6 @@
 // Python `str` semantics on UTF-8 strings (see jinja_text.h).
 #include "llmstudio/tokenizer/jinja_text.h"
+#include "llmstudio/tokenizer/unicode.h"
 
 #include <charconv>
 #include <cmath>
@@ -39,23 +40,7 @@ std::u32string decode(std::string_view s) {
   return out;
 }
 
-void append(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
+void append(std::string& out, char32_t c) { unicode::append_utf8(out, c); }
 
 std::string encode(std::u32string_view s) {
   std::string out;
