@@ -1,8 +1,9 @@
 """GPU benchmarks, each printing ours next to the reference measured in the same run (same machine, same shapes):
 
 * train: LoRA and full fine-tuning of a SmolLM2-135M-shaped model (random init), 50 optimizer steps on
-  sequences of exactly --seq tokens (batch --batch), bf16 (LoRA: bf16 base + fp32 adapters; full: fp32 weights on
-  both sides), `llmstudio train` vs transformers + PEFT + torch.optim.AdamW. Tokens/s over steps 6..50, peak memory.
+  sequences of exactly --seq tokens (batch --batch), bf16 mixed precision on both sides (LoRA: bf16 base + fp32
+  adapters; full: fp32 master weights), computing under bf16 autocast; plus full fine-tuning in plain fp32;
+  `llmstudio train` vs transformers + PEFT + torch.optim.AdamW. Tokens/s over steps 6..50, peak memory.
 * decode: greedy generation of --new tokens at batch 1 and 16 for SmolLM2-135M- and Llama-3.2-1B-shaped models in
   bf16, `llmstudio generate` vs transformers generate(). Tokens/s of the generation phase.
 
@@ -55,14 +56,16 @@ def long_dataset(path, rows=600, seed=0):
             w.writerow([i, "", " ".join(rnd.choices(words, k=200)), " ".join(rnd.choices(words, k=400))])
 
 
-def ours_train(llms, model_dir, data, out, lora, steps, batch, seq):
-    name = "lora" if lora else "full"
+def ours_train(llms, model_dir, data, out, lora, steps, batch, seq, mixed):
+    name = ("lora" if lora else "full") + ("_mixed" if mixed else "_fp32")
     sets = [f"llm_backbone={model_dir}", f"output_directory={out}", f"experiment_name={name}",
             f"dataset.train_dataframe={data}", "dataset.validation_size=0.01", "dataset.parent_id_column=None",
             f"training.batch_size={batch}", f"tokenizer.max_length={seq}", "training.epochs=10",
             f"training.lora={'true' if lora else 'false'}", "training.lora_target_modules=q_proj,k_proj,v_proj,o_proj",
             "training.evaluation_epochs=100", "training.save_checkpoint=disable", "training.gradient_clip=0",
-            "architecture.backbone_dtype=bfloat16", "training.lora_dropout=0.0"]
+            f"architecture.backbone_dtype={'bfloat16' if lora else 'float32'}", "training.lora_dropout=0.0",
+            f"environment.mixed_precision={'true' if mixed else 'false'}", "environment.mixed_precision_dtype=bfloat16",
+            "architecture.gradient_checkpointing=false"]
     cmd = [str(llms), "train", "-c", str(REPO / "examples" / "cfg.yaml"), "--device", "cuda", "--max-steps", str(steps)]
     for s in sets:
         cmd += ["--set", s]
@@ -76,7 +79,7 @@ def ours_train(llms, model_dir, data, out, lora, steps, batch, seq):
     return {"tokens_per_s": tokens / (tn - t5), "peak_gib": peak, "last_loss": train[-1]["loss"]}
 
 
-def ref_train(model_dir, lora, steps, batch, seq, vocab):
+def ref_train(model_dir, lora, steps, batch, seq, vocab, mixed):
     from peft import LoraConfig, get_peft_model
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
@@ -93,7 +96,8 @@ def ref_train(model_dir, lora, steps, batch, seq, vocab):
         ids = torch.randint(1, vocab, (batch, seq), generator=g).cuda()
         torch.cuda.synchronize()
         t = time.perf_counter()
-        out = model(input_ids=ids, labels=ids)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mixed):
+            out = model(input_ids=ids, labels=ids)
         out.loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -112,8 +116,9 @@ def ours_decode(llms, model_dir, batch, new, prompt_len, vocab, tmp):
     f = pathlib.Path(tmp) / f"prompts{batch}.json"
     f.write_text(json.dumps({"prompts": prompts}))
     args = [str(llms), "generate", "-m", str(model_dir), "--input-ids", str(f), "--max-new-tokens", str(new),
-            "--eos-id", str(vocab + 10), "--device", "cuda", "--dtype", "bfloat16"]
-    subprocess.run(args, check=True, capture_output=True)  # warm-up (kernel selection, allocator)
+            "--eos-id", str(vocab + 10), "--device", "cuda", "--dtype", "bfloat16", "--warmup", "16"]
+    # --warmup: an untimed generation in the same process first (lazy CUDA kernel loading, cuBLAS handles, the
+    # allocator), as transformers gets its warm-up call below.
     proc = subprocess.run(args, check=True, capture_output=True, text=True)
     # The CLI reports the generation phase (model loading excluded): "N tokens in S s".
     m = re.search(r"(\d+) tokens in ([0-9.e+-]+) s", proc.stderr)
@@ -161,10 +166,10 @@ def main():
         make_model("smollm2-135m", vocab, model_dir, a.tokenizer)
         data = tmp / "long.csv"
         long_dataset(data)
-        for lora in (True, False):
-            key = "train_lora" if lora else "train_full_fp32"
-            ours = ours_train(a.llms, model_dir, data, tmp / "exp", lora, a.steps, a.batch, a.seq)
-            ref = ref_train(model_dir, lora, a.steps, a.batch, a.seq, vocab)
+        for key, lora, mixed in (("train_lora_bf16_mixed", True, True), ("train_full_bf16_mixed", False, True),
+                                 ("train_full_fp32", False, False)):
+            ours = ours_train(a.llms, model_dir, data, tmp / "exp", lora, a.steps, a.batch, a.seq, mixed)
+            ref = ref_train(model_dir, lora, a.steps, a.batch, a.seq, vocab, mixed)
             results[key] = {"ours": ours, "transformers_peft": ref, "ratio_tokens_per_s": ours["tokens_per_s"] / ref["tokens_per_s"]}
             print(key, json.dumps(results[key]), flush=True)
     if "decode" in a.only:

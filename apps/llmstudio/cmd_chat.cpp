@@ -29,6 +29,7 @@ void setup_chat(CLI::App& app) {
     LoadedModel m = load_model(o->flags);
     const infer::GenerationConfig g = generation_config(o->flags, m);
     auto builder = prompt_builder(o->flags, m, false);
+    const auto stops = stop_strings(o->flags, m);
     const bool tty = isatty(STDIN_FILENO) != 0;
     std::cerr << "chat with " << o->flags.model << " on " << m.device << " (" << infer::to_string(builder.format())
               << " prompts); /reset clears the history, /system TEXT sets the system prompt, /exit quits\n";
@@ -55,7 +56,7 @@ void setup_chat(CLI::App& app) {
       conv.trim_history(o->num_history);
       try {
         auto ids = builder.encode(conv);
-        auto results = infer::generate_text(m.lm, *m.tok, {ids}, g, o->flags.stop,
+        auto results = infer::generate_text(m.lm, *m.tok, {ids}, g, stops,
                                             [](std::size_t, std::string_view s) { std::cout << s << std::flush; });
         std::cout << std::endl;
         conv.turns.back().assistant = results[0].text;

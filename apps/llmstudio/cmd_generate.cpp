@@ -25,6 +25,7 @@ struct GenerateOptions {
   std::vector<std::string> prompts;
   bool raw = false, json = false;
   std::int64_t batch_size = 8;
+  std::int64_t warmup = 0;
 };
 
 std::vector<std::int64_t> parse_ids(const std::string& text, const std::string& what) {
@@ -76,7 +77,7 @@ void predict_file(const GenerateOptions& o, LoadedModel& m, const infer::Generat
     std::vector<std::vector<std::int64_t>> prompts;
     for (std::size_t i = start; i < end; ++i)
       prompts.push_back(builder.encode_single(rows[i].prompt, rows[i].system.empty() ? o.flags.system : rows[i].system));
-    auto results = infer::generate_text(m.lm, *m.tok, prompts, g, o.flags.stop);
+    auto results = infer::generate_text(m.lm, *m.tok, prompts, g, stop_strings(o.flags, m));
     for (std::size_t i = start; i < end; ++i) {
       auto& r = results[i - start];
       total += r.tokens.size();
@@ -92,7 +93,7 @@ void predict_file(const GenerateOptions& o, LoadedModel& m, const infer::Generat
 
 void setup_generate(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
-  auto* cmd = app.add_subcommand("generate", "Generate text from a model folder");
+  auto* cmd = app.add_subcommand("generate", "Generate text from a model folder or a finished experiment");
   add_generation_flags(cmd, o->flags);
   cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeat for a batch)");
   cmd->add_option("--ids", o->ids, "One prompt as token ids, e.g. '1 15043 3186'");
@@ -102,6 +103,9 @@ void setup_generate(CLI::App& app) {
   cmd->add_option("--batch-size", o->batch_size, "Prompts per batch for --input (left-padded)");
   cmd->add_flag("--raw", o->raw, "Feed the prompt text to the tokenizer as is (same as --prompt-format raw)");
   cmd->add_flag("--json", o->json, "Print one JSON object per prompt (prompt, text, token ids)");
+  cmd->add_option("--warmup", o->warmup,
+                  "Benchmarking: first run an untimed generation of this many tokens on the same prompts (loads GPU "
+                  "kernels and libraries, fills the allocator), then the timed one");
   cmd->callback([o] {
     LoadedModel m = load_model(o->flags);
     const infer::GenerationConfig g = generation_config(o->flags, m);
@@ -123,11 +127,17 @@ void setup_generate(CLI::App& app) {
     LLMS_CHECK(!prompts.empty(), "no prompt: give -p TEXT, --ids, --input-ids or --input FILE");
     LLMS_CHECK(o->flags.stop.empty() || m.tok, "--stop needs a tokenizer.json in ", o->flags.model);
 
+    if (o->warmup > 0) {
+      infer::GenerationConfig w = g;
+      w.max_new_tokens = o->warmup;
+      w.min_new_tokens = std::min(w.min_new_tokens, w.max_new_tokens);
+      infer::generate(m.lm, prompts, w);
+    }
     auto t0 = std::chrono::steady_clock::now();
     std::vector<infer::TextGenerationResult> results;
     const bool stream = !o->json && prompts.size() == 1 && m.tok.has_value();
     if (m.tok) {
-      results = infer::generate_text(m.lm, *m.tok, prompts, g, o->flags.stop, [&](std::size_t, std::string_view s) {
+      results = infer::generate_text(m.lm, *m.tok, prompts, g, stop_strings(o->flags, m), [&](std::size_t, std::string_view s) {
         if (stream) std::cout << s << std::flush;
       });
     } else {

@@ -6,14 +6,16 @@
 
 #include "llmstudio/core/error.h"
 #include "llmstudio/infer/text_generation.h"
-#include "llmstudio/model/lora.h"
-#include "llmstudio/platform/platform.h"
 
 namespace llmstudio::cli {
 namespace fs = std::filesystem;
 
 void add_generation_flags(CLI::App* cmd, GenerationFlags& o) {
-  cmd->add_option("-m,--model", o.model, "Model folder (config.json, *.safetensors, tokenizer.json)")->required();
+  o.cmd = cmd;
+  cmd->add_option("-m,--model,-e,--experiment", o.model,
+                  "Model folder (config.json, *.safetensors, tokenizer.json) or experiment folder from `llmstudio "
+                  "train` (its adapter, prompt format and prediction settings are used)")
+      ->required();
   cmd->add_option("--adapter", o.adapter, "PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)");
   cmd->add_flag("--merge", o.merge, "Merge the adapter into the weights before generating (faster decoding)");
   cmd->add_option("--system", o.system, "System prompt");
@@ -38,44 +40,50 @@ void add_generation_flags(CLI::App* cmd, GenerationFlags& o) {
 
 LoadedModel load_model(const GenerationFlags& o) {
   LLMS_CHECK(!(o.greedy && o.do_sample), "--greedy and --do-sample exclude each other");
-  LLMS_CHECK(!o.merge || !o.adapter.empty(), "--merge needs --adapter <dir>");
-  auto facts = platform::probe_platform();
-  auto choice = platform::choose_device(facts, platform::device_request_from(o.device), o.dtype);
-  LoadedModel m{model::CausalLM::load(o.model, {choice.device, choice.dtype}), std::nullopt, choice.device};
-  if (!o.adapter.empty()) {
-    model::load_peft_adapter(m.lm, o.adapter);
-    if (o.merge) model::merge_lora(m.lm);
-  }
-  if (fs::exists(fs::path(o.model) / "tokenizer.json")) m.tok = tokenizer::Tokenizer::from_path(o.model);
-  return m;
+  LLMS_CHECK(!o.merge || !o.adapter.empty() || infer::is_experiment_dir(o.model),
+             "--merge needs --adapter <dir> (or a LoRA experiment folder as -m)");
+  auto source = infer::resolve_model_source(o.model, o.adapter);
+  return infer::load_for_generation(source, {o.device, o.dtype, o.merge && !source.adapter_dir.empty()});
 }
 
 infer::GenerationConfig generation_config(const GenerationFlags& o, const LoadedModel& m) {
-  infer::GenerationConfig g = infer::generation_defaults(o.model, m.lm.config());
-  if (m.tok) infer::add_tokenizer_eos(g, *m.tok);
-  g.max_new_tokens = o.max_new_tokens;
-  g.min_new_tokens = o.min_new_tokens;
-  g.do_sample = o.do_sample;
-  g.temperature = o.temperature;
-  g.top_k = o.top_k;
-  g.top_p = o.top_p;
-  g.repetition_penalty = o.repetition_penalty;
-  g.max_time = o.max_time;
-  g.num_beams = o.num_beams;
+  infer::GenerationConfig g = infer::default_generation_config(m);
+  // A plain model folder takes every flag's value (defaults included); an experiment keeps its prediction
+  // settings unless a flag is given.
+  const bool all = !m.source.experiment;
+  auto set = [&](const char* flag, auto& field, const auto& value) {
+    if (all || o.given(flag)) field = value;
+  };
+  set("--max-new-tokens", g.max_new_tokens, o.max_new_tokens);
+  set("--min-new-tokens", g.min_new_tokens, o.min_new_tokens);
+  if (o.do_sample) g.do_sample = true;
+  if (o.greedy) g.do_sample = false;
+  if (all) g.do_sample = o.do_sample;
+  set("--temperature", g.temperature, o.temperature);
+  set("--top-k", g.top_k, o.top_k);
+  set("--top-p", g.top_p, o.top_p);
+  set("--repetition-penalty", g.repetition_penalty, o.repetition_penalty);
+  set("--max-time", g.max_time, o.max_time);
+  set("--num-beams", g.num_beams, o.num_beams);
   g.seed = o.seed;
   if (!o.eos.empty()) g.eos_token_ids = o.eos;
   g.validate();
   return g;
 }
 
+std::vector<std::string> stop_strings(const GenerationFlags& o, const LoadedModel& m) {
+  auto stops = infer::default_stop_strings(m);
+  stops.insert(stops.end(), o.stop.begin(), o.stop.end());
+  return stops;
+}
+
 infer::PromptBuilder prompt_builder(const GenerationFlags& o, const LoadedModel& m, bool raw) {
-  LLMS_CHECK(m.tok.has_value(), "text prompts need a tokenizer.json in ", o.model, "; give token ids with --ids instead");
   std::optional<infer::PromptFormat> format;
   if (!o.prompt_format.empty()) format = infer::parse_prompt_format(o.prompt_format);
   LLMS_CHECK(!raw || !format || *format == infer::PromptFormat::raw, "--raw and --prompt-format ", o.prompt_format,
              " exclude each other");
   if (raw) format = infer::PromptFormat::raw;
-  return infer::PromptBuilder(*m.tok, o.model, format);
+  return infer::make_prompt_builder(m, format);
 }
 
 }  // namespace llmstudio::cli

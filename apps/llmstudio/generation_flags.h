@@ -10,9 +10,8 @@
 #include <vector>
 
 #include "llmstudio/infer/generation.h"
+#include "llmstudio/infer/model_source.h"
 #include "llmstudio/infer/prompting.h"
-#include "llmstudio/model/causal_lm.h"
-#include "llmstudio/tokenizer/tokenizer.h"
 
 namespace llmstudio::cli {
 
@@ -24,21 +23,21 @@ struct GenerationFlags {
   std::optional<std::uint64_t> seed;
   std::vector<std::int64_t> eos;
   std::vector<std::string> stop;
+  const CLI::App* cmd = nullptr;  // set by add_generation_flags: tells which flags were given
+  bool given(const char* flag) const { return cmd && cmd->get_option(flag)->count() > 0; }
 };
 
 void add_generation_flags(CLI::App* cmd, GenerationFlags& f);
 
-// A loaded model with its tokenizer (when the folder has one) and the device it runs on.
-struct LoadedModel {
-  model::CausalLM lm;
-  std::optional<tokenizer::Tokenizer> tok;
-  std::string device;
-};
+using infer::LoadedModel;
 
-// Loads the model, attaches --adapter (and merges it with --merge).
+// Loads the model folder or experiment folder (-m), attaches --adapter (and merges it with --merge).
 LoadedModel load_model(const GenerationFlags& f);
-// The generation settings: the model's defaults (EOS from config/generation_config + the tokenizer's) and flags.
+// The generation settings: the model's defaults (EOS from config/generation_config + the tokenizer's), an
+// experiment's prediction settings, then the flags given on the command line.
 infer::GenerationConfig generation_config(const GenerationFlags& f, const LoadedModel& m);
+// The stop strings: an experiment's (H2O stop_tokens and prompt markers) and --stop.
+std::vector<std::string> stop_strings(const GenerationFlags& f, const LoadedModel& m);
 // The prompt builder for --prompt-format (default: chat template if the tokenizer has one, else raw);
 // `raw` forces raw.
 infer::PromptBuilder prompt_builder(const GenerationFlags& f, const LoadedModel& m, bool raw);

@@ -1,0 +1,147 @@
+// Model folders and experiment folders as generation sources (see model_source.h).
+#include "llmstudio/infer/model_source.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include "llmstudio/core/error.h"
+#include "llmstudio/infer/text_generation.h"
+#include "llmstudio/io/atomic_file.h"
+#include "llmstudio/model/lora.h"
+#include "llmstudio/platform/platform.h"
+#include "llmstudio/tokenizer/prompt_format.h"
+
+namespace llmstudio::infer {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string experiment_status(const fs::path& dir) {
+  try {
+    return nlohmann::json::parse(io::read_file(dir / "status.json")).value("status", "unknown");
+  } catch (const std::exception&) {
+    return "unknown";
+  }
+}
+
+bool has_weights(const fs::path& dir) {
+  return fs::exists(dir / "model.safetensors") || fs::exists(dir / "model.safetensors.index.json");
+}
+
+std::string trim(std::string s) {
+  const char* ws = " \t\r\n";
+  s.erase(0, s.find_first_not_of(ws));
+  const auto end = s.find_last_not_of(ws);
+  s.erase(end == std::string::npos ? 0 : end + 1);
+  return s;
+}
+
+}  // namespace
+
+bool is_experiment_dir(const fs::path& dir) { return fs::is_regular_file(dir / "cfg.yaml"); }
+
+ModelSource resolve_model_source(const fs::path& path, const fs::path& adapter) {
+  LLMS_CHECK(fs::is_directory(path), "model '", path.string(),
+             "' is not a folder; expected a Hugging Face model folder (config.json, *.safetensors, tokenizer.json) "
+             "or an experiment folder written by `llmstudio train` (cfg.yaml)");
+  ModelSource s;
+  if (!is_experiment_dir(path)) {
+    s.model_dir = s.tokenizer_dir = path;
+    s.adapter_dir = adapter;
+    return s;
+  }
+  s.experiment = train::load_experiment_config(path / "cfg.yaml");
+  const bool lora_done = fs::exists(path / "adapter_config.json") && fs::exists(path / "adapter_model.safetensors");
+  const bool full_done = fs::exists(path / "config.json") && has_weights(path);
+  LLMS_CHECK(lora_done || full_done, "experiment ", path.string(), " has no final model yet (status: ",
+             experiment_status(path), "); wait until it finishes, or continue it with `llmstudio train --resume ",
+             path.string(), "`");
+  s.tokenizer_dir = path;  // training copies the backbone's tokenizer files next to the model
+  if (full_done) {
+    s.model_dir = path;
+    s.adapter_dir = adapter;
+  } else {
+    LLMS_CHECK(adapter.empty(), "experiment ", path.string(), " is a LoRA experiment with its own adapter; --adapter ",
+               adapter.string(), " cannot be added to it");
+    s.model_dir = s.experiment->llm_backbone;
+    s.adapter_dir = path;
+    LLMS_CHECK(fs::is_directory(s.model_dir), "experiment ", path.string(), ": its llm_backbone '", s.model_dir.string(),
+               "' is not a folder any more; the LoRA adapter needs its base model");
+  }
+  return s;
+}
+
+LoadedModel load_for_generation(const ModelSource& source, const ModelLoadOptions& options) {
+  LLMS_CHECK(!options.merge || !source.adapter_dir.empty(), "merging needs an adapter (--adapter <dir>)");
+  auto facts = platform::probe_platform();
+  auto choice = platform::choose_device(facts, platform::device_request_from(options.device), options.dtype);
+  LoadedModel m{model::CausalLM::load(source.model_dir, {choice.device, choice.dtype}), std::nullopt, choice.device,
+                source};
+  if (!source.adapter_dir.empty()) {
+    model::load_peft_adapter(m.lm, source.adapter_dir);
+    if (options.merge) model::merge_lora(m.lm);
+  }
+  if (fs::exists(source.tokenizer_dir / "tokenizer.json")) m.tok = tokenizer::Tokenizer::from_path(source.tokenizer_dir);
+  return m;
+}
+
+GenerationConfig default_generation_config(const LoadedModel& m) {
+  GenerationConfig g = generation_defaults(m.source.model_dir, m.lm.config());
+  if (m.tok) add_tokenizer_eos(g, *m.tok);
+  if (m.source.experiment) {
+    const auto& p = m.source.experiment->prediction;
+    g.max_new_tokens = p.max_length_inference;
+    g.min_new_tokens = p.min_length_inference;
+    g.do_sample = p.do_sample;
+    if (p.temperature > 0) g.temperature = p.temperature;  // H2O's 0 means greedy (with do_sample off)
+    g.top_k = p.top_k;
+    g.top_p = p.top_p;
+    g.repetition_penalty = p.repetition_penalty;
+    g.max_time = p.max_time;
+    g.num_beams = p.num_beams;
+    // H2O also stops on the token ids of its stop words (a StoppingCriteria on `_stop_words_ids`): a stop word
+    // that is one token (the prompt markers usually are special tokens) ends the row like EOS. Longer ones are
+    // matched in the text (infer::generate_text).
+    if (m.tok)
+      for (const auto& s : default_stop_strings(m)) {
+        const auto ids = m.tok->encode(s, false);
+        if (ids.size() == 1 &&
+            std::find(g.eos_token_ids.begin(), g.eos_token_ids.end(), ids[0]) == g.eos_token_ids.end())
+          g.eos_token_ids.push_back(ids[0]);
+      }
+  }
+  return g;
+}
+
+std::vector<std::string> default_stop_strings(const LoadedModel& m) {
+  std::vector<std::string> stops;
+  if (!m.source.experiment) return stops;
+  const auto& cfg = *m.source.experiment;
+  const std::string& list = cfg.prediction.stop_tokens;
+  for (std::size_t start = 0; start <= list.size();) {
+    const auto comma = std::min(list.find(',', start), list.size());
+    if (comma > start) stops.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  if (!cfg.dataset.use_chat_template)
+    for (const auto* marker : {&cfg.dataset.text_system_start, &cfg.dataset.text_prompt_start,
+                               &cfg.dataset.text_answer_separator}) {
+      std::string s = trim(tokenizer::decode_marker(*marker));
+      if (!s.empty()) stops.push_back(std::move(s));
+    }
+  return stops;
+}
+
+PromptBuilder make_prompt_builder(const LoadedModel& m, std::optional<PromptFormat> format) {
+  LLMS_CHECK(m.tok.has_value(), "text prompts need a tokenizer.json in ", m.source.tokenizer_dir.string(),
+             "; give token ids instead");
+  tokenizer::PromptFormatConfig h2o;
+  if (m.source.experiment) {
+    h2o = train::prompt_format_config(*m.source.experiment);
+    if (!format) format = h2o.use_chat_template ? PromptFormat::chat_template : PromptFormat::h2o;
+  }
+  return PromptBuilder(*m.tok, m.source.tokenizer_dir, format, h2o);
+}
+
+}  // namespace llmstudio::infer
