@@ -10,7 +10,7 @@ PY=$(command -v python3)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   "$PY" -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count(), "transformers", transformers.__version__)'
 } 2>&1 | tee "$OUT/machine.txt"
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLMS_PYTHON="$PY" -DLLMS_BUILD_TESTS=OFF \
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLMS_PYTHON="$PY" -DLLMS_BUILD_TESTS=OFF -DLLMS_WITH_SERVER=OFF \
   -DPCRE2_ROOT="$PWD/.device/pcre2" -DICU_ROOT="$PWD/.device/icu" > "$OUT/configure.log" 2>&1 || { tail -40 "$OUT/configure.log"; exit 1; }
 cmake --build build-gpu -j "$(nproc)" --target llmstudio_cli > "$OUT/build.log" 2>&1 || { grep -B2 -A8 -m5 error "$OUT/build.log"; exit 1; }
 build-gpu/bin/llmstudio env | tee "$OUT/env.txt"

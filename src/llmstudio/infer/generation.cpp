@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/platform/platform.h"
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/infer/sampling.h"
 
@@ -61,6 +62,7 @@ std::vector<GeneratedSequence> generate(const model::CausalLM& lm, const std::ve
   cfg.validate();
   LLMS_CHECK(!prompts.empty(), "generate: no prompts");
   c10::InferenceMode inference;  // no autograd bookkeeping in the decode loop
+  platform::DecodeKernelScope kernels;  // attention kernels that need no per-shape plan (see platform.h)
   const auto start = std::chrono::steady_clock::now();
   const std::int64_t B = static_cast<std::int64_t>(prompts.size());
   std::int64_t P = 0;
@@ -101,7 +103,11 @@ std::vector<GeneratedSequence> generate(const model::CausalLM& lm, const std::ve
   at::Tensor pad = at::full({B}, cfg.pad_token_id, at::TensorOptions().dtype(at::kLong).device(dev));
 
   // Prefill.
-  at::Tensor logits = lm.forward(history.narrow(1, 0, P), mask.narrow(1, 0, P), {}, &cache);
+  // Without left padding no attention mask is needed (the model's causal path; SDPA's fastest kernels).
+  bool padded = false;
+  for (const auto& p : prompts) padded = padded || static_cast<std::int64_t>(p.size()) != P;
+  auto mask_upto = [&](std::int64_t n) { return padded ? mask.narrow(1, 0, n) : at::Tensor(); };
+  at::Tensor logits = lm.forward(history.narrow(1, 0, P), mask_upto(P), {}, &cache);
   cache.advance(P);
   at::Tensor scores = logits.select(1, -1).to(at::kFloat);
 
@@ -146,7 +152,7 @@ std::vector<GeneratedSequence> generate(const model::CausalLM& lm, const std::ve
     if (all_done || step + 1 == cfg.max_new_tokens) break;
     finished_dev.copy_(at::tensor(std::vector<std::uint8_t>(finished.begin(), finished.end()), at::kByte).to(at::kBool), true);
 
-    logits = lm.forward(next.view({B, 1}), mask.narrow(1, 0, len + 1), {}, &cache);
+    logits = lm.forward(next.view({B, 1}), mask_upto(len + 1), {}, &cache);
     cache.advance(1);
     scores = logits.select(1, -1).to(at::kFloat);
   }

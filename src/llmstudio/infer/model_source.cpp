@@ -10,7 +10,6 @@
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/model/lora.h"
 #include "llmstudio/platform/platform.h"
-#include "llmstudio/tokenizer/prompt_format.h"
 
 namespace llmstudio::infer {
 namespace fs = std::filesystem;
@@ -27,14 +26,6 @@ std::string experiment_status(const fs::path& dir) {
 
 bool has_weights(const fs::path& dir) {
   return fs::exists(dir / "model.safetensors") || fs::exists(dir / "model.safetensors.index.json");
-}
-
-std::string trim(std::string s) {
-  const char* ws = " \t\r\n";
-  s.erase(0, s.find_first_not_of(ws));
-  const auto end = s.find_last_not_of(ws);
-  s.erase(end == std::string::npos ? 0 : end + 1);
-  return s;
 }
 
 }  // namespace
@@ -86,51 +77,38 @@ LoadedModel load_for_generation(const ModelSource& source, const ModelLoadOption
   return m;
 }
 
+void apply_prediction_settings(GenerationConfig& g, const train::PredictionConfig& p) {
+  g.max_new_tokens = p.max_length_inference;
+  g.min_new_tokens = p.min_length_inference;
+  g.do_sample = p.do_sample;
+  if (p.temperature > 0) g.temperature = p.temperature;  // H2O's 0 means greedy (with do_sample off)
+  g.top_k = p.top_k;
+  g.top_p = p.top_p;
+  g.repetition_penalty = p.repetition_penalty;
+  g.max_time = p.max_time;
+  g.num_beams = p.num_beams;
+}
+
+void add_stop_word_eos(GenerationConfig& g, const tokenizer::Tokenizer& tok, const std::vector<std::string>& stops) {
+  for (const auto& s : stops) {
+    const auto ids = tok.encode(s, false);
+    if (ids.size() == 1 && std::find(g.eos_token_ids.begin(), g.eos_token_ids.end(), ids[0]) == g.eos_token_ids.end())
+      g.eos_token_ids.push_back(ids[0]);
+  }
+}
+
 GenerationConfig default_generation_config(const LoadedModel& m) {
   GenerationConfig g = generation_defaults(m.source.model_dir, m.lm.config());
   if (m.tok) add_tokenizer_eos(g, *m.tok);
   if (m.source.experiment) {
-    const auto& p = m.source.experiment->prediction;
-    g.max_new_tokens = p.max_length_inference;
-    g.min_new_tokens = p.min_length_inference;
-    g.do_sample = p.do_sample;
-    if (p.temperature > 0) g.temperature = p.temperature;  // H2O's 0 means greedy (with do_sample off)
-    g.top_k = p.top_k;
-    g.top_p = p.top_p;
-    g.repetition_penalty = p.repetition_penalty;
-    g.max_time = p.max_time;
-    g.num_beams = p.num_beams;
-    // H2O also stops on the token ids of its stop words (a StoppingCriteria on `_stop_words_ids`): a stop word
-    // that is one token (the prompt markers usually are special tokens) ends the row like EOS. Longer ones are
-    // matched in the text (infer::generate_text).
-    if (m.tok)
-      for (const auto& s : default_stop_strings(m)) {
-        const auto ids = m.tok->encode(s, false);
-        if (ids.size() == 1 &&
-            std::find(g.eos_token_ids.begin(), g.eos_token_ids.end(), ids[0]) == g.eos_token_ids.end())
-          g.eos_token_ids.push_back(ids[0]);
-      }
+    apply_prediction_settings(g, m.source.experiment->prediction);
+    if (m.tok) add_stop_word_eos(g, *m.tok, default_stop_strings(m));
   }
   return g;
 }
 
 std::vector<std::string> default_stop_strings(const LoadedModel& m) {
-  std::vector<std::string> stops;
-  if (!m.source.experiment) return stops;
-  const auto& cfg = *m.source.experiment;
-  const std::string& list = cfg.prediction.stop_tokens;
-  for (std::size_t start = 0; start <= list.size();) {
-    const auto comma = std::min(list.find(',', start), list.size());
-    if (comma > start) stops.push_back(list.substr(start, comma - start));
-    start = comma + 1;
-  }
-  if (!cfg.dataset.use_chat_template)
-    for (const auto* marker : {&cfg.dataset.text_system_start, &cfg.dataset.text_prompt_start,
-                               &cfg.dataset.text_answer_separator}) {
-      std::string s = trim(tokenizer::decode_marker(*marker));
-      if (!s.empty()) stops.push_back(std::move(s));
-    }
-  return stops;
+  return m.source.experiment ? train::stop_words(*m.source.experiment) : std::vector<std::string>{};
 }
 
 PromptBuilder make_prompt_builder(const LoadedModel& m, std::optional<PromptFormat> format) {

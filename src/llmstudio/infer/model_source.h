@@ -51,15 +51,21 @@ struct LoadedModel {
 
 LoadedModel load_for_generation(const ModelSource& source, const ModelLoadOptions& options);
 
-// The model's defaults (generation_config.json EOS ids, the tokenizer's EOS), then the experiment's prediction
-// settings (max/min_length_inference, do_sample, temperature, top_k, top_p, repetition_penalty, max_time,
-// num_beams) when there is an experiment.
+// The model's defaults (generation_config.json EOS ids, the tokenizer's EOS), then, for an experiment, its
+// prediction settings and its one-token stop words as EOS.
 GenerationConfig default_generation_config(const LoadedModel& m);
 
-// The experiment's stop strings as H2O uses them: prediction.stop_tokens split on ',' plus, for the H2O
-// marker format, the unescaped, stripped text_system_start / text_prompt_start / text_answer_separator.
-// Empty for a plain model folder.
+// The experiment's stop words (train::stop_words); empty for a plain model folder.
 std::vector<std::string> default_stop_strings(const LoadedModel& m);
+
+// H2O's prediction section on `g`: max/min_length_inference, do_sample, temperature (H2O's 0 = greedy keeps
+// g's), top_k, top_p, repetition_penalty, max_time, num_beams.
+void apply_prediction_settings(GenerationConfig& g, const train::PredictionConfig& p);
+
+// H2O also stops on the token ids of its stop words (a StoppingCriteria on `_stop_words_ids`): the stop words
+// that are one token (the prompt markers usually are special tokens) are added to g's EOS ids; longer ones are
+// matched in the text (infer::generate_text).
+void add_stop_word_eos(GenerationConfig& g, const tokenizer::Tokenizer& tok, const std::vector<std::string>& stops);
 
 // `format` if given; otherwise an experiment's training format (its chat template with use_chat_template, else
 // H2O's markers with its dataset settings), otherwise the tokenizer's chat template, else raw.

@@ -58,7 +58,8 @@ class CausalLM {
 
   // input_ids [B, T] (int64); attention_mask [B, S] (1 = token, 0 = padding; left padding supported) or
   // undefined, where S = T, or cache length + T with a cache; position_ids [B, T] or undefined (then derived
-  // from the mask: first real token is 0). With a cache, the new keys/values are appended to it (the caller
+  // from the mask: first real token is 0). A boolean attention_mask [B, 1, T, S] (true = may attend) is used
+  // as given (packed rows: block-diagonal causal masks); it needs position_ids. With a cache, the new keys/values are appended to it (the caller
   // advances it). Returns logits [B, T, vocab] in the model dtype.
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
                      const at::Tensor& position_ids = {}, KVCache* cache = nullptr) const;
@@ -78,6 +79,10 @@ class CausalLM {
   // Training mode turns LoRA dropout on.
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
+  // In training mode with grad on (and no KV cache), recompute each decoder block in backward instead of
+  // keeping its activations (model/grad_checkpoint).
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
 
  private:
   ModelConfig config_;
@@ -86,6 +91,7 @@ class CausalLM {
   std::vector<DecoderLayer> layers_;
   at::Tensor inv_freq_;  // on device, float32
   bool training_ = false;
+  bool gradient_checkpointing_ = false;
 
   at::Tensor layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
                            const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const;

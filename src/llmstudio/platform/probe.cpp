@@ -6,7 +6,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <torch/headeronly/version.h>
+#include <torch/version.h>  // TORCH_VERSION (torch 2.9 defines it here; 2.10+ forward to torch/headeronly/version.h)
 
 #include <fstream>
 #include <sstream>
@@ -142,5 +142,11 @@ void reset_peak_device_memory(const std::string& device) {
 #endif
   (void)device;
 }
+
+DecodeKernelScope::DecodeKernelScope() : cudnn_sdp_(at::globalContext().userEnabledCuDNNSDP()) {
+  at::globalContext().setSDPUseCuDNN(false);
+}
+
+DecodeKernelScope::~DecodeKernelScope() { at::globalContext().setSDPUseCuDNN(cudnn_sdp_); }
 
 }  // namespace llmstudio::platform

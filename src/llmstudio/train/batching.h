@@ -14,9 +14,10 @@ namespace llmstudio::train {
 
 struct Batch {
   at::Tensor input_ids;       // [B, T] int64, left-padded with the pad id
-  at::Tensor attention_mask;  // [B, T] int64
+  at::Tensor attention_mask;  // [B, T] int64; packed rows (train/packing): bool [B, 1, T, T]
   at::Tensor labels;          // [B, T] int64, -100 on padding and masked positions
   std::int64_t tokens = 0;    // real (non-padding) tokens
+  at::Tensor position_ids;    // [B, T] int64 for packed rows; undefined = derived from the mask
 };
 
 // The batch of samples `rows` (indices into `samples`), padded to the quantile length.

@@ -31,9 +31,31 @@ Optimizer::Optimizer(std::vector<std::pair<std::string, at::Tensor>> params, Opt
   for (const auto& [name, p] : params_) {
     LLMS_CHECK(p.requires_grad(), "optimizer: parameter ", name, " does not require grad");
     decay_.push_back(decays(name, p));
+    lr_factors_.push_back(1.0);
     exp_avg_.push_back(at::zeros_like(p, at::MemoryFormat::Preserve));
     exp_avg_sq_.push_back(config_.name == "SGD" ? at::Tensor() : at::zeros_like(p, at::MemoryFormat::Preserve));
   }
+}
+
+void Optimizer::set_lr_factors(std::vector<double> factors) {
+  LLMS_CHECK(factors.size() == params_.size(), "optimizer: ", factors.size(), " learning-rate factors for ",
+             params_.size(), " parameters");
+  for (double f : factors) LLMS_CHECK(f > 0 && std::isfinite(f), "optimizer: learning-rate factor must be > 0, found ", f);
+  lr_factors_ = std::move(factors);
+}
+
+std::vector<double> differential_lr_factors(const std::vector<std::pair<std::string, at::Tensor>>& params,
+                                            const std::vector<std::string>& layers, double lr, double differential_lr) {
+  LLMS_CHECK(lr > 0 && differential_lr > 0, "learning rates must be > 0 (learning_rate ", lr,
+             ", differential_learning_rate ", differential_lr, ")");
+  std::vector<double> f;
+  for (const auto& [name, p] : params) {
+    const std::string h2o_name = "backbone." + name;
+    bool match = false;
+    for (const auto& l : layers) match = match || (!l.empty() && h2o_name.find(l) != std::string::npos);
+    f.push_back(match ? differential_lr / lr : 1.0);
+  }
+  return f;
 }
 
 void Optimizer::zero_grad() {
@@ -56,13 +78,14 @@ at::Tensor Optimizer::clip_grad_norm(double max_norm) {
   return total;
 }
 
-void Optimizer::step(double lr) {
+void Optimizer::step(double group_lr) {
   at::NoGradGuard no_grad;
   ++step_;
   const double b1 = config_.beta1, b2 = config_.beta2;
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor& p = params_[i].second;
     if (!p.grad().defined()) continue;
+    const double lr = group_lr * lr_factors_[i];
     at::Tensor g = p.grad();
     const double wd = decay_[i] ? config_.weight_decay : 0.0;
     if (config_.name == "SGD") {

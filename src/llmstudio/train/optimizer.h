@@ -34,14 +34,27 @@ class Optimizer {
   std::map<std::string, at::Tensor> state() const;
   void load_state(const std::map<std::string, at::Tensor>& state);
   const OptimizerConfig& config() const { return config_; }
+  // Parameter groups by learning rate: parameter i trains at lr * factors[i] (all 1 by default), so a schedule
+  // scales every group alike (as torch's LambdaLR-based schedules that H2O uses).
+  void set_lr_factors(std::vector<double> factors);
+  const std::vector<double>& lr_factors() const { return lr_factors_; }
 
  private:
   std::vector<std::pair<std::string, at::Tensor>> params_;
   std::vector<bool> decay_;
+  std::vector<double> lr_factors_;
   std::vector<at::Tensor> exp_avg_, exp_avg_sq_;
   OptimizerConfig config_;
   std::int64_t step_ = 0;
 };
+
+// H2O's differential learning rate (training.differential_learning_rate_layers / differential_learning_rate):
+// a parameter whose H2O name contains one of `layers` as a substring trains at differential_lr, the others at
+// lr. H2O names parameters by its model wrapper, "backbone." + the Hugging Face / PEFT name, so "backbone"
+// matches everything, "embed" the embeddings, "lm_head" (or "head") the output head, "lora_B" the B matrices.
+// Returns the factors for Optimizer::set_lr_factors (differential_lr / lr for the matches, 1 for the rest).
+std::vector<double> differential_lr_factors(const std::vector<std::pair<std::string, at::Tensor>>& params,
+                                            const std::vector<std::string>& layers, double lr, double differential_lr);
 
 // Whether weight decay applies: not to biases and norm weights (1-D tensors), as is usual (and H2O does).
 bool decays(const std::string& name, const at::Tensor& param);

@@ -11,6 +11,7 @@
 #include "llmstudio/core/error.h"
 #include "llmstudio/data/table.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/train/bleu.h"
 
 namespace llmstudio::train {
 namespace {
@@ -84,6 +85,7 @@ void for_each_field(Cfg& c, F&& f) {
   f("training", "evaluation_epochs", t.evaluation_epochs);
   f("training", "evaluate_before_training", t.evaluate_before_training);
   f("training", "train_validation_data", t.train_validation_data);
+  f("training", "packing", t.packing);
   auto& g = c.augmentation;
   f("augmentation", "token_mask_probability", g.token_mask_probability);
   f("augmentation", "skip_parent_probability", g.skip_parent_probability);
@@ -529,6 +531,9 @@ void ExperimentConfig::validate() const {
   prediction.validate();
   environment.validate();
   logging.validate();
+  if (training.packing && training.loss_function != "TokenAveragedCrossEntropy")
+    fail("training.packing: true needs training.loss_function: TokenAveragedCrossEntropy (found ",
+         training.loss_function, "; a packed row holds several samples)\n  hint: --set training.packing=false");
 }
 
 // ---- public API ---------------------------------------------------------------------------------------------
@@ -629,6 +634,24 @@ tokenizer::PromptFormatConfig prompt_format_config(const ExperimentConfig& cfg) 
   p.max_length = cfg.tokenizer.max_length;
   p.use_chat_template = d.use_chat_template;
   return p;
+}
+
+std::vector<std::string> stop_words(const ExperimentConfig& cfg) {
+  std::vector<std::string> out;
+  const std::string& list = cfg.prediction.stop_tokens;
+  for (std::size_t start = 0; start <= list.size();) {
+    const std::size_t comma = std::min(list.find(',', start), list.size());
+    if (comma > start) out.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  if (cfg.dataset.use_chat_template) return out;
+  for (const std::string* marker : {&cfg.dataset.text_system_start, &cfg.dataset.text_prompt_start,
+                                    &cfg.dataset.text_answer_separator}) {
+    const std::string w = tokenizer::decode_marker(*marker);
+    const std::string_view stripped = strip_whitespace(w);  // Python's str.strip(), as H2O
+    if (!stripped.empty()) out.emplace_back(stripped);
+  }
+  return out;
 }
 
 data::DatasetSpec dataset_spec(const ExperimentConfig& cfg) {

@@ -93,6 +93,7 @@ struct TrainingConfig {
   double evaluation_epochs = 1.0;
   bool evaluate_before_training = false;
   bool train_validation_data = false;
+  bool packing = false;  // llmstudio addition: pack samples into rows of tokenizer.max_length (train/packing)
 
   std::vector<std::string> lora_target_module_list() const;  // lora_target_modules split on commas, trimmed
   void validate() const;
@@ -182,6 +183,11 @@ std::vector<std::string> check_paths(const ExperimentConfig& cfg);
 
 // The prompt-formatting settings for tokenizer::PromptFormatter.
 tokenizer::PromptFormatConfig prompt_format_config(const ExperimentConfig& cfg);
+
+// H2O's stop words (its set_stop_token_ids): prediction.stop_tokens split on ',' (empty parts dropped), then, for
+// H2O's marker layout (not with use_chat_template), the unescaped, stripped text_system_start / text_prompt_start /
+// text_answer_separator that are not empty.
+std::vector<std::string> stop_words(const ExperimentConfig& cfg);
 
 // The dataset settings for data::prepare_datasets.
 data::DatasetSpec dataset_spec(const ExperimentConfig& cfg);

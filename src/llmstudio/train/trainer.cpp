@@ -5,6 +5,7 @@
 #include <ATen/core/grad_mode.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -26,7 +27,10 @@
 #include "llmstudio/train/batching.h"
 #include "llmstudio/train/loss.h"
 #include "llmstudio/train/lr_schedule.h"
+#include "llmstudio/train/mixed_precision.h"
 #include "llmstudio/train/optimizer.h"
+#include "llmstudio/train/packing.h"
+#include "llmstudio/train/validation.h"
 
 namespace llmstudio::train {
 namespace fs = std::filesystem;
@@ -140,6 +144,11 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
   const bool lora = cfg.training.lora;
   // Full fine-tuning keeps float32 weights (the master copy); LoRA trains float32 adapters on a frozen base.
   const std::string model_dtype = lora ? choice.dtype : "float32";
+  const bool device_bf16 = choice.kind != platform::DeviceKind::CUDA ||
+                           (choice.index < static_cast<int>(facts.cuda_devices.size()) &&
+                            facts.cuda_devices[static_cast<std::size_t>(choice.index)].cc_major >= 8);
+  const MixedPrecisionPlan mp = plan_mixed_precision(cfg.environment.mixed_precision, cfg.environment.mixed_precision_dtype,
+                                                     choice.device, cfg.architecture.backbone_dtype, device_bf16);
 
   // Data (checked before anything is written).
   const fs::path backbone = cfg.llm_backbone;
@@ -161,18 +170,28 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
   tokenizer::PromptFormatter formatter(prompt_format_config(cfg), enc, tok.eos_token(), chat ? &*chat : nullptr, topts);
   const auto colspec = dataset_spec(cfg).columns;
   auto train_samples = formatter.build_all(data::to_conversation_rows(datasets.train, colspec));
-  auto val_samples = formatter.build_all(data::to_conversation_rows(datasets.validation, colspec));
+  const auto val_rows = data::to_conversation_rows(datasets.validation, colspec);
+  auto val_samples = formatter.build_all(val_rows);
   LLMS_CHECK(!train_samples.empty(), "no training samples after preparing ", cfg.dataset.train_dataframe);
   const std::int32_t pad_id = tok.pad_id().value_or(tok.eos_id().value_or(0));
+  // training.packing: rows of samples are formed once; an epoch then shuffles and batches rows, not samples.
+  std::vector<std::vector<std::size_t>> packed_rows;
+  if (cfg.training.packing) packed_rows = pack_samples(sample_lengths(train_samples), cfg.tokenizer.max_length);
+  const std::size_t train_units = cfg.training.packing ? packed_rows.size() : train_samples.size();
 
   const std::int64_t bs = cfg.training.batch_size, accum = cfg.training.grad_accumulation;
   const auto batches_per_epoch =
-      static_cast<std::int64_t>(make_batches(epoch_order(train_samples.size(), 0, 0, false), bs, cfg.training.drop_last_batch).size());
+      static_cast<std::int64_t>(make_batches(epoch_order(train_units, 0, 0, false), bs, cfg.training.drop_last_batch).size());
   const std::int64_t steps_per_epoch = std::max<std::int64_t>(1, batches_per_epoch / accum);
   std::int64_t total_steps = steps_per_epoch * cfg.training.epochs;
   if (opts.max_steps > 0) total_steps = std::min(total_steps, opts.max_steps);
   const std::uint64_t seed = cfg.environment.seed >= 0 ? static_cast<std::uint64_t>(cfg.environment.seed) : std::random_device{}();
   if (cfg.environment.seed < 0) cfg.environment.seed = static_cast<std::int64_t>(seed % (1ULL << 31));  // recorded
+  // prediction.metric ranks evaluations; BLEU generates validation answers (train/validation.h), set up here so
+  // that bad prediction settings fail before the experiment folder exists.
+  const ValidationMetric metric = ValidationMetric::from_config(cfg);
+  std::optional<ValidationPredictor> predictor;
+  if (metric.generates() && !val_samples.empty()) predictor.emplace(cfg, tok, backbone, val_rows, val_samples, seed);
 
   // Experiment folder.
   const fs::path dir = resuming ? opts.resume_dir : fs::path(cfg.output_directory) / cfg.experiment_name;
@@ -188,6 +207,10 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
   log.line("data: " + std::to_string(train_samples.size()) + " train samples, " + std::to_string(val_samples.size()) +
            " validation samples; " + std::to_string(total_steps) + " optimizer steps (" + std::to_string(steps_per_epoch) +
            " per epoch, batch " + std::to_string(bs) + " x accumulation " + std::to_string(accum) + ")");
+  if (cfg.training.packing)
+    log.line("packing: " + std::to_string(train_samples.size()) + " samples in " + std::to_string(packed_rows.size()) +
+             " rows of at most " + std::to_string(cfg.tokenizer.max_length) + " tokens");
+  log.line("precision: " + mp.note);
   write_status(dir, "running", 0, total_steps);
 
   try {
@@ -217,6 +240,20 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
     ocfg.lr = cfg.training.learning_rate;
     ocfg.weight_decay = cfg.training.weight_decay;
     Optimizer optimizer(params, ocfg);
+    if (!cfg.training.differential_learning_rate_layers.empty()) {
+      const auto& layers = cfg.training.differential_learning_rate_layers;
+      optimizer.set_lr_factors(differential_lr_factors(params, layers, cfg.training.learning_rate,
+                                                       cfg.training.differential_learning_rate));
+      const auto marks = differential_lr_factors(params, layers, 1.0, 2.0);  // 2 where a name matches
+      const auto n = std::count(marks.begin(), marks.end(), 2.0);
+      log.line(n ? "differential learning rate " + fmt(cfg.training.differential_learning_rate) + " for " +
+                       std::to_string(n) + " trainable tensors (training.differential_learning_rate_layers)"
+                 : "warning: training.differential_learning_rate_layers matches no trainable parameter");
+    }
+    lm.set_gradient_checkpointing(cfg.architecture.gradient_checkpointing);
+    if (cfg.architecture.gradient_checkpointing)
+      log.line("gradient checkpointing: the " + std::to_string(lm.layers().size()) + " decoder blocks are recomputed in backward");
+    LossScaler scaler;
     LrSchedule schedule{cfg.training.schedule, cfg.training.learning_rate, cfg.training.min_learning_rate_ratio,
                         static_cast<std::int64_t>(std::llround(cfg.training.warmup_epochs * static_cast<double>(steps_per_epoch))),
                         total_steps};
@@ -224,10 +261,12 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
     const LossKind loss_kind = parse_loss_kind(cfg.training.loss_function);
 
     std::int64_t step = 0;
+    double best = metric.worst();  // best validation value so far (save_checkpoint: best)
     if (resuming) {
       const fs::path ck = dir / "checkpoint";
       auto st = json::parse(io::read_file(ck / "trainer_state.json"));
       step = st.at("step").get<std::int64_t>();
+      if (st.contains("best_metric")) best = st.at("best_metric").get<double>();
       auto weights = io::load_safetensors_dir(ck / "model.safetensors");
       {
         at::NoGradGuard ng;
@@ -238,6 +277,8 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
         }
       }
       optimizer.load_state(io::load_safetensors_dir(ck / "optimizer.safetensors"));
+      if (mp.loss_scaling && st.contains("loss_scale"))
+        scaler.restore(st.at("loss_scale").get<double>(), st.value("loss_scale_good_steps", std::int64_t{0}));
       log.line("resumed at step " + std::to_string(step) + " of " + std::to_string(total_steps));
     }
 
@@ -245,9 +286,16 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
       if (cfg.training.save_checkpoint == "disable") return;
       io::NamedTensors t;
       for (auto& [n, p] : params) t.emplace_back(n, p.detach());
-      write_checkpoint(dir, t, optimizer.state(), {{"step", at_step}, {"total_steps", total_steps}, {"seed", seed}});
+      json state = {{"step", at_step}, {"total_steps", total_steps}, {"seed", seed}};
+      if (std::isfinite(best)) state["best_metric"] = best;
+      if (mp.loss_scaling) {
+        state["loss_scale"] = scaler.scale();
+        state["loss_scale_good_steps"] = scaler.good_steps();
+      }
+      write_checkpoint(dir, t, optimizer.state(), state);
     };
 
+    std::optional<ValidationPredictions> predictions;  // of the latest evaluation (prediction.metric BLEU)
     auto evaluate = [&](std::int64_t at_step) -> double {
       if (val_samples.empty()) return NAN;
       at::NoGradGuard ng;
@@ -266,15 +314,34 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
       }
       lm.set_training(true);
       const double loss = n ? sum / static_cast<double>(n) : NAN;
-      append_metric(dir, {{"type", "validation"}, {"step", at_step}, {"loss", loss}, {"perplexity", std::exp(loss)}});
-      log.line("validation step " + std::to_string(at_step) + ": loss " + fmt(loss) + ", perplexity " + fmt(std::exp(loss)));
-      return loss;
+      json m = {{"type", "validation"}, {"step", at_step}, {"loss", loss}, {"perplexity", std::exp(loss)}};
+      std::string line = "validation step " + std::to_string(at_step) + ": loss " + fmt(loss) + ", perplexity " + fmt(std::exp(loss));
+      double value = loss;  // what ranks evaluations: the loss for Perplexity
+      if (predictor) {
+        predictions = predictor->predict(lm, at_step);
+        value = predictions->corpus.score;
+        m["bleu"] = value;
+        line += ", BLEU " + fmt(value) + " (" + std::to_string(predictions->rows.size()) + " predictions, " +
+                std::to_string(predictions->generated_tokens) + " tokens in " + fmt(predictions->seconds, 3) + " s)";
+      }
+      append_metric(dir, m);
+      log.line(line);
+      return value;
+    };
+    // validation_predictions.csv: the best evaluation's with save_checkpoint best, else the last one's.
+    auto keep_predictions = [&](bool improved) {
+      if (!predictions || (!improved && cfg.training.save_checkpoint == "best")) return;
+      write_validation_predictions(dir / "validation_predictions.csv", *predictions);
+      log.line("validation predictions of step " + std::to_string(predictions->step) + " in validation_predictions.csv");
     };
 
     const std::int64_t eval_every = std::max<std::int64_t>(
         1, static_cast<std::int64_t>(std::llround(cfg.training.evaluation_epochs * static_cast<double>(steps_per_epoch))));
-    double best = INFINITY, last_loss = NAN;
-    if (cfg.training.evaluate_before_training && step == 0) evaluate(0);
+    double last_loss = NAN;
+    if (cfg.training.evaluate_before_training && step == 0) {
+      evaluate(0);
+      keep_predictions(true);  // no checkpoint yet: not a "best" to beat
+    }
 
     lm.set_training(true);
     platform::reset_peak_device_memory(choice.device);
@@ -284,7 +351,7 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
     bool interrupted = false;
     while (step < total_steps) {
       const std::int64_t epoch = step / steps_per_epoch, in_epoch = step % steps_per_epoch;
-      auto batches = make_batches(epoch_order(train_samples.size(), seed, epoch, true), bs, cfg.training.drop_last_batch);
+      auto batches = make_batches(epoch_order(train_units, seed, epoch, true), bs, cfg.training.drop_last_batch);
       for (std::int64_t s = in_epoch; s < steps_per_epoch && step < total_steps; ++s) {
         if (opts.stop && opts.stop->load()) {
           interrupted = true;
@@ -300,19 +367,36 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
         at::Tensor step_loss = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(lm.device()));
         std::int64_t step_tokens = 0;
         for (std::int64_t a = 0; a < accum; ++a) {
-          Batch b = collate(train_samples, batches[static_cast<std::size_t>(s * accum + a)], cfg.tokenizer.padding_quantile, pad_id);
-          at::Tensor loss = causal_lm_loss(lm.forward(b.input_ids, b.attention_mask), b.labels, loss_kind) /
-                            static_cast<double>(accum);
-          loss.backward();
+          const auto& rows = batches[static_cast<std::size_t>(s * accum + a)];
+          Batch b = cfg.training.packing
+                        ? collate_packed(train_samples, packed_rows, rows, cfg.tokenizer.max_length, pad_id, lm.device())
+                        : collate(train_samples, rows, cfg.tokenizer.padding_quantile, pad_id);
+          at::Tensor loss;
+          {
+            AutocastScope autocast(lm.device().type(), mp.dtype, mp.enabled);
+            loss = causal_lm_loss(lm.forward(b.input_ids, b.attention_mask, b.position_ids), b.labels, loss_kind) /
+                   static_cast<double>(accum);
+          }
+          (mp.loss_scaling ? scaler.scale_loss(loss) : loss).backward();
           step_loss += loss.detach();
           step_tokens += b.tokens;
         }
-        if (cfg.training.gradient_clip > 0) optimizer.clip_grad_norm(cfg.training.gradient_clip);
+        bool apply_step = true;
+        if (mp.loss_scaling) {
+          // float16: unscale, then the step's one synchronisation reads the loss and the inf/nan flag together.
+          at::Tensor found_inf = scaler.unscale_(params);
+          at::Tensor host = at::stack({step_loss, found_inf.to(step_loss.device())}).to(at::kCPU);
+          last_loss = host[0].item<double>();
+          apply_step = scaler.update(host[1].item<double>() != 0.0);
+          if (!apply_step)
+            log.line("step " + std::to_string(step + 1) + ": inf/nan gradients, step skipped; loss scale now " + fmt(scaler.scale()));
+        }
+        if (apply_step && cfg.training.gradient_clip > 0) optimizer.clip_grad_norm(cfg.training.gradient_clip);
         const double lr = schedule.at(step);
-        optimizer.step(lr);
+        if (apply_step) optimizer.step(lr);
         ++step;
         tokens_seen += step_tokens;
-        last_loss = step_loss.item<double>();  // the one synchronisation per step, for logging
+        if (!mp.loss_scaling) last_loss = step_loss.item<double>();  // the one synchronisation per step, for logging
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
         const double tps = elapsed > 0 ? static_cast<double>(tokens_seen) / elapsed : 0;
         const std::int64_t done_here = step - first_step;
@@ -326,8 +410,10 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
         if (step % eval_every == 0 || step == total_steps) {
           if (opts.progress_bar) out << "\n";
           const double vl = evaluate(step);
-          if (cfg.training.save_checkpoint == "best" && !std::isnan(vl) && vl < best) {
-            best = vl;
+          const bool improved = metric.improves(vl, best);  // BLEU: higher; Perplexity: lower loss
+          if (improved) best = vl;
+          keep_predictions(improved);
+          if (cfg.training.save_checkpoint == "best" && improved) {
             save_ckpt(step);
           } else if (cfg.training.save_checkpoint == "last") {
             save_ckpt(step);

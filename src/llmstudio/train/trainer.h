@@ -1,11 +1,13 @@
 // The fine-tuning run behind `llmstudio train`: experiment folder, data preparation, LoRA or full fine-tuning,
-// the optimisation loop (gradient accumulation, clipping, schedule), validation (loss, perplexity), metrics as
+// the optimisation loop (gradient accumulation, clipping, schedule), validation (loss, perplexity, BLEU), metrics as
 // JSON lines, atomic checkpoints, stop at a step boundary on request (Ctrl-C) and resume to the same result.
 //
 // Experiment folder (<output_directory>/<experiment_name>):
 //   cfg.yaml            the resolved config          status.json   running|finished|interrupted|failed + progress
 //   metrics.jsonl       one JSON object per train step / validation   logs.txt      the run's log lines
 //   checkpoint/         model or adapter, optimizer state, trainer state (for --resume)
+//   validation_predictions.csv   with prediction.metric BLEU: prompts, targets, predictions of the best (save_checkpoint
+//                       best) or last evaluation (train/validation.h)
 //   adapter_config.json + adapter_model.safetensors (LoRA, PEFT format) or config.json + model.safetensors
 //   (full fine-tuning), plus the tokenizer files: written when the run finishes.
 #pragma once
