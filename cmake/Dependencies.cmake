@@ -23,14 +23,41 @@ target_include_directories(llms_icu INTERFACE ${ICU_INCLUDE_DIR})
 target_link_libraries(llms_icu INTERFACE ${ICU_UC_LIBRARY} ${ICU_DATA_LIBRARY} ${CMAKE_DL_LIBS})
 find_package(Threads REQUIRED)
 
+if(LLMS_WITH_TORCH AND LLMS_WITH_SERVER)
+  # The studio server (src/llmstudio/server): Debian's cpp-httplib (compiled library; its pkg-config Cflags
+  # define the SSL/zlib/brotli support macros, which change class layouts, so we define them the same way) and
+  # SQLite (experiment/dataset metadata, WAL mode).
+  find_path(HTTPLIB_INCLUDE_DIR httplib.h HINTS ${HTTPLIB_ROOT}/include)
+  find_library(HTTPLIB_LIBRARY NAMES cpp-httplib HINTS ${HTTPLIB_ROOT}/lib)
+  if(NOT HTTPLIB_INCLUDE_DIR OR NOT HTTPLIB_LIBRARY)
+    message(FATAL_ERROR "cpp-httplib not found: install libcpp-httplib-dev (make setup-dev does) or set HTTPLIB_ROOT")
+  endif()
+  # Linking only; the include folder and LLMS_HTTPLIB_DEFINITIONS are set on the server sources alone.
+  add_library(llms_httplib_link INTERFACE)
+  target_link_libraries(llms_httplib_link INTERFACE ${HTTPLIB_LIBRARY} Threads::Threads)
+  set(LLMS_HTTPLIB_DEFINITIONS CPPHTTPLIB_OPENSSL_SUPPORT CPPHTTPLIB_ZLIB_SUPPORT CPPHTTPLIB_BROTLI_SUPPORT)
+  find_path(SQLITE3_INCLUDE_DIR sqlite3.h HINTS ${SQLITE3_ROOT}/include)
+  find_library(SQLITE3_LIBRARY NAMES sqlite3 HINTS ${SQLITE3_ROOT}/lib)
+  if(NOT SQLITE3_INCLUDE_DIR OR NOT SQLITE3_LIBRARY)
+    message(FATAL_ERROR "SQLite not found: install libsqlite3-dev (make setup-dev does) or set SQLITE3_ROOT")
+  endif()
+  add_library(llms_sqlite3 INTERFACE)
+  target_include_directories(llms_sqlite3 INTERFACE ${SQLITE3_INCLUDE_DIR})
+  target_link_libraries(llms_sqlite3 INTERFACE ${SQLITE3_LIBRARY})
+endif()
+
 if(LLMS_WITH_TORCH)
   find_package(yaml-cpp REQUIRED)  # Debian libyaml-cpp-dev: experiment configs (train/train_config.cpp)
   # Parquet datasets: the Arrow/Parquet C++ libraries shipped in the pip pyarrow wheel (scripts/requirements-dev.txt).
   # ON by default when the .venv's pyarrow has its C++ headers and libraries; OFF makes .parquet files an error
   # that says how to enable it.
-  execute_process(
-    COMMAND "${LLMS_PYTHON}" -c "import pyarrow as pa,sys; sys.stdout.write(pa.get_include() + ';' + pa.get_library_dirs()[0] + ';' + pa.__version__)"
-    OUTPUT_VARIABLE _pyarrow_info RESULT_VARIABLE _pyarrow_rc ERROR_QUIET)
+  # Not when cross-compiling: the host's pyarrow libraries are for the host architecture.
+  set(_pyarrow_rc 1)
+  if(NOT CMAKE_CROSSCOMPILING)
+    execute_process(
+      COMMAND "${LLMS_PYTHON}" -c "import pyarrow as pa,sys; sys.stdout.write(pa.get_include() + ';' + pa.get_library_dirs()[0] + ';' + pa.__version__)"
+      OUTPUT_VARIABLE _pyarrow_info RESULT_VARIABLE _pyarrow_rc ERROR_QUIET)
+  endif()
   set(_parquet_default OFF)
   if(_pyarrow_rc EQUAL 0)
     list(GET _pyarrow_info 0 LLMS_ARROW_INCLUDE_DIR)
@@ -65,6 +92,17 @@ if(LLMS_WITH_TORCH)
     add_library(CLI11::CLI11 INTERFACE IMPORTED)
     target_include_directories(CLI11::CLI11 INTERFACE ${CLI11_INCLUDE_DIR})
   endif()
+  if(CMAKE_CROSSCOMPILING)
+    # Cross builds (cmake/toolchains/) cannot run the target's Python: libtorch comes from an unpacked torch wheel
+    # of the target architecture, -DTorch_DIR=<unpacked wheel>/torch/share/cmake/Torch (scripts/test-arm64.sh).
+    if(NOT Torch_DIR OR NOT EXISTS "${Torch_DIR}/TorchConfig.cmake")
+      message(FATAL_ERROR "cross-compiling: set -DTorch_DIR=<unpacked ${CMAKE_SYSTEM_PROCESSOR} torch wheel>/torch/share/cmake/Torch "
+                          "(Torch_DIR='${Torch_DIR}'; scripts/test-arm64.sh fetches and unpacks one)")
+    endif()
+    set(LLMS_TORCH_CXX11_ABI 1)  # torch >= 2.7 wheels are built with the C++11 ABI only
+    find_package(Torch REQUIRED)
+    message(STATUS "libtorch ${Torch_VERSION} (${CMAKE_SYSTEM_PROCESSOR}, cross) from ${Torch_DIR} (cxx11 abi=1)")
+  else()
   if(NOT EXISTS "${LLMS_PYTHON}")
     message(FATAL_ERROR "LLMS_PYTHON=${LLMS_PYTHON} not found: run `make setup-dev` first (it creates .venv with torch)")
   endif()
@@ -89,11 +127,15 @@ if(LLMS_WITH_TORCH)
   endif()
   set(CMAKE_CUDA_STANDARD 17)
   find_package(Torch REQUIRED)
+  endif()  # CMAKE_CROSSCOMPILING
   add_compile_definitions(_GLIBCXX_USE_CXX11_ABI=${LLMS_TORCH_CXX11_ABI})
   # libtorch shared libraries live in the wheel; record their folder so binaries run without LD_LIBRARY_PATH.
   get_filename_component(LLMS_TORCH_LIBDIR "${TORCH_LIBRARY}" DIRECTORY)
   set(CMAKE_BUILD_RPATH "${LLMS_TORCH_LIBDIR}")
   set(CMAKE_INSTALL_RPATH "${LLMS_TORCH_LIBDIR}")
+  if(CMAKE_CROSSCOMPILING)  # a cross linker ignores libtorch's $ORIGIN runpath to the wheel's bundled libraries
+    add_link_options("LINKER:-rpath-link,${LLMS_TORCH_LIBDIR}/../../torch.libs")
+  endif()
   if(LLMS_WITH_PARQUET)
     list(APPEND CMAKE_BUILD_RPATH "${LLMS_ARROW_LIBDIR}")
     list(APPEND CMAKE_INSTALL_RPATH "${LLMS_ARROW_LIBDIR}")

@@ -13,10 +13,28 @@ if [[ -z "$PY" ]]; then
 fi
 [[ -n "$PY" ]] || { echo "setup-dev: need Python 3.11-3.13 (set PYTHON=...)" >&2; exit 1; }
 
-APT_PKGS=(cmake ninja-build ccache g++ pkg-config nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
-          libcpp-httplib-dev libsqlite3-dev libpcre2-dev libicu-dev libgtest-dev libgmock-dev clang libclang-rt-dev tmux)
+# LLMS_SETUP=build (the Dockerfiles): only what building the program and its wheel needs; no test tools and
+# no reference libraries.
+LLMS_SETUP=${LLMS_SETUP:-dev}
+APT_BUILD_PKGS=(cmake ninja-build ccache g++ pkg-config nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
+                libcpp-httplib-dev libsqlite3-dev libpcre2-dev libicu-dev)
+APT_PKGS=("${APT_BUILD_PKGS[@]}" libgtest-dev libgmock-dev clang libclang-rt-dev tmux chromium)  # chromium: tests/e2e/test_browser.py
+[[ $LLMS_SETUP == build ]] && APT_PKGS=("${APT_BUILD_PKGS[@]}" python3-venv)
+# Linux aarch64 (Grace Hopper): PyPI's aarch64 torch wheel is CPU-only; PyTorch's own index has the CUDA build of
+# the same version (2.11.0+cu130 sorts above 2.11.0, so pip takes it). TORCH_INDEX_URL=none keeps PyPI's.
+if [[ $(uname -s) == Linux && $(uname -m) == aarch64 && -z ${TORCH_INDEX_URL:-} ]]; then
+  TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130
+fi
+if [[ -n ${TORCH_INDEX_URL:-} && ${TORCH_INDEX_URL} != none ]]; then
+  echo "setup-dev: torch also from $TORCH_INDEX_URL"
+  export PIP_EXTRA_INDEX_URL="$TORCH_INDEX_URL${PIP_EXTRA_INDEX_URL:+ $PIP_EXTRA_INDEX_URL}"
+fi
 missing=()
-for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# Multiarch machines (the arm64 cross-build installs :arm64 -dev packages) need the native-arch name for those.
+ARCH=$(dpkg --print-architecture)
+for p in "${APT_PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || dpkg -s "$p:$ARCH" >/dev/null 2>&1 || missing+=("$p")
+done
 if ((${#missing[@]})); then
   echo "setup-dev: installing Debian packages: ${missing[*]}"
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
@@ -30,7 +48,16 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "setup-dev: creating .venv with $PY"
   "$PY" -m venv .venv
 fi
-if [[ ! -f $STAMP ]] || ! cmp -s "$REQ" "$STAMP"; then
+if [[ $LLMS_SETUP == build ]]; then  # the pins of requirements-dev.txt, build packages only
+  STAMP=.venv/.llmstudio-build-requirements
+  grep -E '^(torch|pyarrow|scikit-build-core)([=<>!~ ;]|$)' scripts/requirements-dev.txt > .venv/.llmstudio-build-req.txt
+  REQ=.venv/.llmstudio-build-req.txt
+  if [[ ! -f $STAMP ]] || ! cmp -s "$REQ" "$STAMP"; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -r "$REQ"
+    cp "$REQ" "$STAMP"
+  fi
+elif [[ ! -f $STAMP ]] || ! cmp -s "$REQ" "$STAMP"; then
   echo "setup-dev: installing Python packages from $REQ"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r "$REQ"

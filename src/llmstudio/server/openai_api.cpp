@@ -1,0 +1,253 @@
+// OpenAI-compatible /v1 routes with in-process generation (see openai_api.h).
+#include "llmstudio/server/openai_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <ctime>
+
+#include "llmstudio/infer/generation.h"
+#include "llmstudio/infer/text_generation.h"
+#include "llmstudio/model/causal_lm.h"
+#include "llmstudio/server/api_error.h"
+#include "llmstudio/server/experiment_store.h"
+#include "llmstudio/server/http_util.h"
+#include "llmstudio/tokenizer/tokenizer.h"
+
+namespace llmstudio::server {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct ClientGone {};  // thrown from the streaming callback when the client has disconnected
+
+std::int64_t unix_now() {
+  return static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+std::string openai_finish_reason(const std::string& ours) { return ours == "length" || ours == "time" ? "length" : "stop"; }
+
+struct Request {
+  std::string model;
+  std::optional<std::int64_t> max_tokens;
+  std::optional<double> temperature, top_p;
+  std::optional<std::uint64_t> seed;
+  std::vector<std::string> stop;
+  bool stream = false;
+};
+
+bool given(const json& body, const char* key) { return body.contains(key) && !body[key].is_null(); }
+
+Request parse_common(const json& body, std::int64_t limit) {
+  Request r;
+  r.model = json_string(body, "model");
+  if (given(body, "max_tokens")) {
+    r.max_tokens = json_int(body, "max_tokens", 0);
+    if (*r.max_tokens < 1 || *r.max_tokens > limit)
+      api_fail(400, "max_tokens: must be in [1, ", limit, "], got ", *r.max_tokens);
+  }
+  if (given(body, "temperature")) {
+    r.temperature = json_number(body, "temperature", 0);
+    if (!(*r.temperature >= 0 && *r.temperature <= 2)) api_fail(400, "temperature: must be in [0, 2], got ", *r.temperature);
+  }
+  if (given(body, "top_p")) {
+    r.top_p = json_number(body, "top_p", 1);
+    if (!(*r.top_p > 0 && *r.top_p <= 1)) api_fail(400, "top_p: must be in (0, 1], got ", *r.top_p);
+  }
+  if (given(body, "seed")) r.seed = static_cast<std::uint64_t>(json_int(body, "seed", 0));
+  r.stream = json_bool(body, "stream", false);
+  if (given(body, "stop")) {
+    const json& st = body["stop"];
+    if (st.is_string()) {
+      r.stop.push_back(st.get<std::string>());
+    } else if (st.is_array() && st.size() <= 4) {
+      for (const auto& s : st) {
+        if (!s.is_string()) api_fail(400, "stop: expected a string or a list of up to 4 strings, got ", st.dump());
+        r.stop.push_back(s.get<std::string>());
+      }
+    } else {
+      api_fail(400, "stop: expected a string or a list of up to 4 strings, got ", st.dump());
+    }
+    std::erase_if(r.stop, [](const std::string& s) { return s.empty(); });
+  }
+  return r;
+}
+
+infer::Conversation parse_messages(const json& body) {
+  auto it = body.find("messages");
+  if (it == body.end() || !it->is_array() || it->empty())
+    api_fail(400, "messages: expected a non-empty list of {\"role\", \"content\"} objects");
+  infer::Conversation conv;
+  bool seen_turn = false;
+  for (const auto& m : *it) {
+    if (!m.is_object()) api_fail(400, "messages: each message must be an object, got ", m.dump());
+    const std::string role = json_string(m, "role");
+    const std::string content = json_string(m, "content");
+    if (role == "system" || role == "developer") {
+      if (seen_turn) api_fail(400, "messages: a system message must come before the user/assistant messages");
+      conv.system += (conv.system.empty() ? "" : "\n") + content;
+    } else if (role == "user") {
+      seen_turn = true;
+      if (!conv.turns.empty() && conv.turns.back().assistant.empty())
+        conv.turns.back().user += "\n" + content;  // consecutive user messages: one turn
+      else
+        conv.turns.push_back({content, ""});
+    } else if (role == "assistant") {
+      seen_turn = true;
+      if (conv.turns.empty()) conv.turns.push_back({"", ""});
+      conv.turns.back().assistant += content;
+    } else {
+      api_fail(400, "messages: role \"", role, "\" is not supported; use system, user or assistant");
+    }
+  }
+  if (conv.turns.empty() || !conv.turns.back().assistant.empty())
+    api_fail(400, "messages: the last message must be from the user");
+  return conv;
+}
+
+}  // namespace
+
+struct OpenAiService::Loaded {
+  Loaded(const ServedModel& served, const std::string& device, const std::string& dtype)
+      : id(served.id),
+        m(infer::load_for_generation(served.source, {device, dtype, !served.source.adapter_dir.empty()})),
+        builder(checked_builder(m, served.id)),
+        defaults(infer::default_generation_config(m)),
+        stops(infer::default_stop_strings(m)) {}
+  static infer::PromptBuilder checked_builder(const infer::LoadedModel& m, const std::string& id) {
+    LLMS_CHECK(m.tok.has_value(), "model ", id, " has no tokenizer.json: text generation needs one");
+    return infer::make_prompt_builder(m);
+  }
+  std::string id;
+  infer::LoadedModel m;
+  infer::PromptBuilder builder;
+  infer::GenerationConfig defaults;
+  std::vector<std::string> stops;
+  std::mutex gen_mu;  // one generation at a time
+};
+
+OpenAiService::OpenAiService(OpenAiOptions options) : opt_(std::move(options)) {}
+OpenAiService::~OpenAiService() = default;
+
+std::shared_ptr<OpenAiService::Loaded> OpenAiService::load(const std::string& model) {
+  std::lock_guard lock(load_mu_);
+  const ServedModel served = opt_.resolve(model);
+  if (loaded_ && loaded_->id == served.id) return loaded_;
+  loaded_.reset();  // free the previous model first (generations still running keep theirs alive)
+  loaded_ = std::make_shared<Loaded>(served, opt_.device, opt_.dtype);
+  return loaded_;
+}
+
+void OpenAiService::preload(const std::string& model) { load(model); }
+
+void OpenAiService::completion(const httplib::Request& http_req, httplib::Response& res, bool chat) {
+  const json body = parse_json_body(http_req);
+  Request r = parse_common(body, opt_.max_tokens_limit);
+  std::vector<std::int64_t> ids;
+  infer::Conversation conv;
+  std::string prompt;
+  if (chat) {
+    conv = parse_messages(body);
+  } else {
+    auto it = body.find("prompt");
+    if (it != body.end() && it->is_array() && it->size() == 1 && (*it)[0].is_string()) prompt = (*it)[0];
+    else if (it != body.end() && it->is_string()) prompt = it->get<std::string>();
+    else api_fail(400, "prompt: expected a string (or a list of one string)");
+  }
+  auto m = load(r.model);
+  const model::CausalLM& lm = m->m.lm;
+  const tokenizer::Tokenizer& tok = *m->m.tok;
+  if (chat) {
+    ids = m->builder.encode(conv);
+  } else {
+    for (auto t : tok.encode(prompt, true)) ids.push_back(t);
+  }
+  if (ids.empty()) api_fail(400, "the prompt has no tokens");
+  const std::int64_t room = lm.config().max_position_embeddings - static_cast<std::int64_t>(ids.size());
+  if (room < 1)
+    api_fail(400, "the prompt has ", ids.size(), " tokens; the model's context is ", lm.config().max_position_embeddings);
+  // The model's (or experiment's) defaults; what the request gives overrides them.
+  infer::GenerationConfig g = m->defaults;
+  if (r.max_tokens) g.max_new_tokens = *r.max_tokens;
+  g.max_new_tokens = std::min(g.max_new_tokens, room);
+  g.min_new_tokens = std::min(g.min_new_tokens, g.max_new_tokens);
+  if (r.temperature) {
+    g.do_sample = *r.temperature > 0;
+    if (g.do_sample) g.temperature = *r.temperature;
+  }
+  if (r.top_p) g.top_p = *r.top_p;
+  if (r.seed) g.seed = r.seed;
+  g.validate();
+  std::vector<std::string> stops = m->stops;
+  stops.insert(stops.end(), r.stop.begin(), r.stop.end());
+
+  const std::string id = std::string(chat ? "chatcmpl-" : "cmpl-") + new_id("x").substr(2);
+  const std::int64_t created = unix_now();
+  const std::string model_id = m->id;
+  const std::string object = chat ? "chat.completion" : "text_completion";
+  if (!r.stream) {
+    std::lock_guard gen(m->gen_mu);
+    auto out = infer::generate_text(lm, tok, {ids}, g, stops);
+    json choice = {{"index", 0}, {"finish_reason", openai_finish_reason(out[0].finish_reason)}};
+    if (chat) choice["message"] = {{"role", "assistant"}, {"content", out[0].text}};
+    else choice["text"] = out[0].text, choice["logprobs"] = nullptr;
+    const auto n_prompt = static_cast<std::int64_t>(ids.size()), n_out = static_cast<std::int64_t>(out[0].tokens.size());
+    send_json(res, 200, {{"id", id}, {"object", object}, {"created", created}, {"model", model_id},
+                         {"choices", json::array({choice})},
+                         {"usage", {{"prompt_tokens", n_prompt}, {"completion_tokens", n_out}, {"total_tokens", n_prompt + n_out}}}});
+    return;
+  }
+  const std::string chunk_object = chat ? "chat.completion.chunk" : "text_completion";
+  auto chunk = [=](json delta_or_text, json finish) {
+    json c = {{"index", 0}, {"finish_reason", finish}};
+    if (chat) c["delta"] = std::move(delta_or_text);
+    else c["text"] = std::move(delta_or_text), c["logprobs"] = nullptr;
+    json j = {{"id", id}, {"object", chunk_object}, {"created", created}, {"model", model_id}, {"choices", json::array({c})}};
+    return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+  };
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider("text/event-stream", [=](std::size_t, httplib::DataSink& sink) {
+    auto send = [&](const std::string& s) {
+      if (!sink.write(s.data(), s.size())) throw ClientGone{};
+    };
+    try {
+      std::lock_guard gen(m->gen_mu);
+      if (chat) send(chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr));
+      auto out = infer::generate_text(m->m.lm, *m->m.tok, {ids}, g, stops, [&](std::size_t, std::string_view text) {
+        send(chunk(chat ? json{{"content", std::string(text)}} : json(std::string(text)), nullptr));
+      });
+      send(chunk(chat ? json::object() : json(""), openai_finish_reason(out[0].finish_reason)));
+      send("data: [DONE]\n\n");
+      sink.done();
+      return true;
+    } catch (const ClientGone&) {
+      return false;
+    } catch (const std::exception& e) {
+      try {
+        send("data: " + json{{"error", {{"message", e.what()}, {"code", 500}}}}.dump(-1, ' ', false, json::error_handler_t::replace) +
+             "\n\n");
+        send("data: [DONE]\n\n");
+        sink.done();
+        return true;
+      } catch (const ClientGone&) {
+        return false;
+      }
+    }
+  });
+}
+
+void OpenAiService::add_routes(httplib::Server& svr) {
+  svr.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
+    json data = json::array();
+    for (const auto& id : opt_.list()) data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "llmstudio"}});
+    send_json(res, 200, {{"object", "list"}, {"data", data}});
+  }));
+  svr.Post("/v1/completions", guarded([this](const httplib::Request& req, httplib::Response& res) { completion(req, res, false); }));
+  svr.Post("/v1/chat/completions",
+           guarded([this](const httplib::Request& req, httplib::Response& res) { completion(req, res, true); }));
+}
+
+}  // namespace llmstudio::server

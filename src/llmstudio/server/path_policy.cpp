@@ -1,0 +1,59 @@
+// Server-side path allow-list (see path_policy.h).
+#include "llmstudio/server/path_policy.h"
+
+#include <climits>
+#include <cstdlib>
+
+#include "llmstudio/server/api_error.h"
+
+namespace llmstudio::server {
+namespace fs = std::filesystem;
+
+fs::path canonical_or_empty(const fs::path& p) {
+  char buf[PATH_MAX];
+  if (!::realpath(p.c_str(), buf)) return {};
+  return fs::path(buf);
+}
+
+bool is_within(const fs::path& p, const fs::path& root) {
+  auto pi = p.begin(), ri = root.begin();
+  for (; ri != root.end(); ++ri, ++pi) {
+    if (ri->empty()) continue;  // a trailing separator
+    if (pi == p.end() || *pi != *ri) return false;
+  }
+  return true;
+}
+
+PathPolicy::PathPolicy(const std::vector<fs::path>& roots) {
+  for (const auto& r : roots) {
+    fs::path c = canonical_or_empty(r);
+    LLMS_CHECK(!c.empty(), "--allow-path ", r, " does not exist; give existing folders");
+    roots_.push_back(c);
+  }
+}
+
+bool PathPolicy::allowed(const fs::path& canonical) const {
+  for (const auto& r : roots_)
+    if (is_within(canonical, r)) return true;
+  return false;
+}
+
+fs::path PathPolicy::resolve(const std::string& user_path, const std::string& what) const {
+  if (user_path.empty() || user_path.find('\0') != std::string::npos) api_fail(400, what, ": empty or invalid path");
+  if (fs::path(user_path).is_relative()) api_fail(400, what, ": \"", user_path, "\" is not an absolute path");
+  if (roots_.empty())
+    api_fail(403, what, ": \"", user_path, "\" is not allowed: the studio was started without --allow-path",
+             "\n  hint: restart with --allow-path <folder> to let it read server-side files");
+  fs::path c = canonical_or_empty(user_path);
+  // Refuse before saying whether it exists, so the API cannot probe the file system outside the roots.
+  const fs::path shown = c.empty() ? fs::path(user_path).lexically_normal() : c;
+  if (!allowed(shown) || (c.empty() && user_path.find("..") != std::string::npos)) {
+    std::string list;
+    for (const auto& r : roots_) list += (list.empty() ? "" : ", ") + r.string();
+    api_fail(403, what, ": \"", user_path, "\" is outside the allowed folders (", list, ")");
+  }
+  if (c.empty()) api_fail(400, what, ": \"", user_path, "\" does not exist");
+  return c;
+}
+
+}  // namespace llmstudio::server

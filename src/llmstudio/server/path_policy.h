@@ -1,0 +1,33 @@
+// Which server-side paths the studio may read: only files and folders under the --allow-path roots (and the
+// studio's own data folder), decided on canonical paths (symlinks and ".." resolved by realpath) and compared
+// component by component, so "/data/../etc/passwd" or "/data-evil" never pass as "/data".
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace llmstudio::server {
+
+class PathPolicy {
+ public:
+  // Roots are canonicalised here; a root that does not exist is an Error naming it.
+  explicit PathPolicy(const std::vector<std::filesystem::path>& roots);
+
+  const std::vector<std::filesystem::path>& roots() const { return roots_; }
+  // The canonical form of a user-given absolute path if it exists and lies under a root; throws ApiError 400
+  // (relative, missing) or 403 (outside every root) naming `what`, the path and the roots otherwise.
+  std::filesystem::path resolve(const std::string& user_path, const std::string& what) const;
+  // Whether a canonical path lies under one of the roots (or is one).
+  bool allowed(const std::filesystem::path& canonical) const;
+
+ private:
+  std::vector<std::filesystem::path> roots_;
+};
+
+// realpath(3); nullopt-like empty path when it does not exist.
+std::filesystem::path canonical_or_empty(const std::filesystem::path& p);
+// Whether `p` is `root` or lies under it (both canonical).
+bool is_within(const std::filesystem::path& p, const std::filesystem::path& root);
+
+}  // namespace llmstudio::server
