@@ -20,11 +20,8 @@ APT_BUILD_PKGS=(cmake ninja-build ccache g++ pkg-config nlohmann-json3-dev libya
                 libcpp-httplib-dev libsqlite3-dev libpcre2-dev libicu-dev)
 APT_PKGS=("${APT_BUILD_PKGS[@]}" libgtest-dev libgmock-dev clang libclang-rt-dev tmux chromium)  # chromium: tests/e2e/test_browser.py
 [[ $LLMS_SETUP == build ]] && APT_PKGS=("${APT_BUILD_PKGS[@]}" python3-venv)
-# Linux aarch64 (Grace Hopper): PyPI's aarch64 torch wheel is CPU-only; PyTorch's own index has the CUDA build of
-# the same version (2.11.0+cu130 sorts above 2.11.0, so pip takes it). TORCH_INDEX_URL=none keeps PyPI's.
-if [[ $(uname -s) == Linux && $(uname -m) == aarch64 && -z ${TORCH_INDEX_URL:-} ]]; then
-  TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130
-fi
+# Linux aarch64 (Grace Hopper): PyPI's torch==2.11.0 aarch64 wheel is the CUDA 13.0 build (older ones such as 2.9.1
+# are CPU-only). TORCH_INDEX_URL=<index> adds another index (e.g. https://download.pytorch.org/whl/cu130).
 if [[ -n ${TORCH_INDEX_URL:-} && ${TORCH_INDEX_URL} != none ]]; then
   echo "setup-dev: torch also from $TORCH_INDEX_URL"
   export PIP_EXTRA_INDEX_URL="$TORCH_INDEX_URL${PIP_EXTRA_INDEX_URL:+ $PIP_EXTRA_INDEX_URL}"
