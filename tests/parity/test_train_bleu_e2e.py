@@ -113,3 +113,12 @@ def test_save_best_uses_bleu(llms_bin, model_dir, tmp_path):
     worst, score = _check_scores(rows, best["bleu"])
     print(f"BLEU by step: {[(v['step'], round(v['bleu'], 3)) for v in vals]}; best at step {best['step']} "
           f"({score:.4f}), largest relative diff {worst:.3g}")
+    # The final adapter is the best evaluation's weights (the checkpoint's), not the last step's, as in H2O.
+    from safetensors.torch import load_file
+    ckpt = load_file(str(exp / "checkpoint" / "model.safetensors"))
+    assert state["step"] == best["step"], (state["step"], best["step"])
+    adapter = load_file(str(exp / "adapter_model.safetensors"))
+    assert adapter, "no adapter tensors"
+    for name, t in adapter.items():
+        diff = (ckpt[name].float() - t.float()).abs().max().item()
+        assert diff == 0, f"{name}: final adapter differs from the best checkpoint by {diff}"

@@ -262,20 +262,21 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
 
     std::int64_t step = 0;
     double best = metric.worst();  // best validation value so far (save_checkpoint: best)
+    auto load_checkpoint_weights = [&](const fs::path& ck) {
+      auto weights = io::load_safetensors_dir(ck / "model.safetensors");
+      at::NoGradGuard ng;
+      for (auto& [n, p] : params) {
+        auto it = weights.find(n);
+        LLMS_CHECK(it != weights.end(), ck, ": checkpoint lacks ", n, " (was it made with another config?)");
+        p.copy_(it->second);
+      }
+    };
     if (resuming) {
       const fs::path ck = dir / "checkpoint";
       auto st = json::parse(io::read_file(ck / "trainer_state.json"));
       step = st.at("step").get<std::int64_t>();
       if (st.contains("best_metric")) best = st.at("best_metric").get<double>();
-      auto weights = io::load_safetensors_dir(ck / "model.safetensors");
-      {
-        at::NoGradGuard ng;
-        for (auto& [n, p] : params) {
-          auto it = weights.find(n);
-          LLMS_CHECK(it != weights.end(), ck, ": checkpoint lacks ", n, " (was it made with another config?)");
-          p.copy_(it->second);
-        }
-      }
+      load_checkpoint_weights(ck);
       optimizer.load_state(io::load_safetensors_dir(ck / "optimizer.safetensors"));
       if (mp.loss_scaling && st.contains("loss_scale"))
         scaler.restore(st.at("loss_scale").get<double>(), st.value("loss_scale_good_steps", std::int64_t{0}));
@@ -431,8 +432,13 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
                dir.string());
       return {dir, "interrupted", step, total_steps, last_loss};
     }
-    // The final model.
-    if (cfg.training.save_checkpoint != "last" || fs::exists(dir / "checkpoint")) save_ckpt(step);
+    // The final model. With save_checkpoint best it is the best evaluation's (kept in checkpoint/), as in H2O.
+    if (cfg.training.save_checkpoint == "best" && std::isfinite(best) && fs::exists(dir / "checkpoint" / "model.safetensors")) {
+      load_checkpoint_weights(dir / "checkpoint");
+      log.line(std::string("final model: the best evaluation's weights (") + (metric.name == "BLEU" ? "BLEU " : "validation loss ") + fmt(best) + ")");
+    } else if (cfg.training.save_checkpoint != "last" || fs::exists(dir / "checkpoint")) {
+      save_ckpt(step);
+    }
     if (lora) {
       model::save_peft_adapter(lm, lcfg, dir, fs::absolute(backbone).string());
     } else {
