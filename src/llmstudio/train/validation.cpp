@@ -93,13 +93,17 @@ ValidationPredictions ValidationPredictor::predict(model::CausalLM& lm, std::int
   const auto t0 = std::chrono::steady_clock::now();
   EvalMode eval(lm);
   at::NoGradGuard no_grad;
-  infer::GenerationConfig g = generation_config(pcfg_, seed_);
-  const infer::GenerationConfig defaults = infer::generation_defaults(backbone_, lm.config());
-  g.eos_token_ids = defaults.eos_token_ids;
-  g.pad_token_id = defaults.pad_token_id;
-  infer::add_tokenizer_eos(g, tok_);
-  infer::add_stop_word_eos(g, tok_, stops_);
-  g.validate();
+  if (!generation_) {  // once per run: generation_config.json is read and the stop words encoded the first time
+    infer::GenerationConfig g = generation_config(pcfg_, seed_);
+    const infer::GenerationConfig defaults = infer::generation_defaults(backbone_, lm.config());
+    g.eos_token_ids = defaults.eos_token_ids;
+    g.pad_token_id = defaults.pad_token_id;
+    infer::add_tokenizer_eos(g, tok_);
+    infer::add_stop_word_eos(g, tok_, stops_);
+    g.validate();
+    generation_ = std::move(g);
+  }
+  const infer::GenerationConfig& g = *generation_;
 
   ValidationPredictions out;
   out.step = step;

@@ -16,9 +16,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "llmstudio/infer/generation.h"
 #include "llmstudio/model/causal_lm.h"
 #include "llmstudio/tokenizer/prompt_format.h"
 #include "llmstudio/tokenizer/tokenizer.h"
@@ -79,6 +81,7 @@ class ValidationPredictor {
   std::uint64_t seed_;
   std::vector<std::vector<std::int64_t>> prompts_;
   std::vector<std::string> prompt_texts_, targets_, stops_;
+  mutable std::optional<infer::GenerationConfig> generation_;  // built on the first predict()
 };
 
 // H2O's clean_output on one text: strip, cut at the earliest stop word, strip.
