@@ -5,10 +5,9 @@ import json
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
 
 from conftest import run_cli
-from tiny_models import make_model
+from tiny_models import lora_model, make_model
 
 NEW = 64
 EOS = 100000  # never produced: every row runs the full 64 tokens
@@ -45,13 +44,7 @@ def test_adapter_generation_matches_peft(llms_bin, tmp_path, variant):
     prompts = [torch.randint(3, base.config.vocab_size, (n,), generator=g).tolist() for n in (7, 12, 3)]
     base_out = _hf(base, prompts)
 
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8.0, lora_dropout=0.0, target_modules=CASES[variant],
-                                                 task_type="CAUSAL_LM"))
-    torch.manual_seed(9)
-    with torch.no_grad():  # PEFT initialises B = 0 (a no-op adapter): give it weights that change the output
-        for n, p in peft_model.named_parameters():
-            if "lora_B" in n:
-                p.copy_(0.3 * torch.randn_like(p))
+    peft_model = lora_model(base, CASES[variant], b_scale=0.3, seed=9)
     peft_model.eval()
     peft_model.save_pretrained(adapter_dir)
     for batch in ([prompts[0]], prompts):

@@ -7,12 +7,12 @@ import pathlib
 
 import pytest
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from conftest import run_cli
-from tiny_models import make_model
+from tiny_models import lora_model, make_model
 
 TOL = 1e-4
 TARGETS = {"llama_mha_linear_rope_bias": ["q_proj", "v_proj", "o_proj", "up_proj"],
@@ -47,13 +47,7 @@ def _peft(variant, tmp_path):
     # Tokenizer files the export must carry over (contents need not be a real tokenizer for this test).
     (model_dir / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}", "eos_token": "</s>"}))
     (model_dir / "special_tokens_map.json").write_text(json.dumps({"eos_token": "</s>"}))
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8.0, lora_dropout=0.0, target_modules=TARGETS[variant],
-                                                 task_type="CAUSAL_LM"))
-    torch.manual_seed(9)
-    with torch.no_grad():
-        for n, p in peft_model.named_parameters():
-            if "lora_B" in n:
-                p.copy_(0.2 * torch.randn_like(p))
+    peft_model = lora_model(base, TARGETS[variant], b_scale=0.2, seed=9)
     peft_model.eval()
     peft_model.save_pretrained(adapter_dir)
     return model_dir, adapter_dir, peft_model

@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict
+from peft import PeftModel, get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
-from tiny_models import make_model
+from tiny_models import lora_model, make_model
 
 STEPS = 20
 TARGETS = {"qwen2_gqa_bias_tied": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
@@ -49,14 +49,7 @@ def test_lora_matches_peft(tmp_path, variant, loss_kind):
     base = make_model(variant, model_dir)
     targets = TARGETS[variant]
     r, alpha, lr, wd = 4, 8.0, 2e-3, 0.01
-    peft_model = get_peft_model(base, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets,
-                                                 task_type="CAUSAL_LM"))
-    # Non-zero B so that A's gradients are non-zero too (PEFT's own init has B = 0).
-    torch.manual_seed(5)
-    with torch.no_grad():
-        for n, p in peft_model.named_parameters():
-            if "lora_B" in n:
-                p.copy_(0.05 * torch.randn_like(p))
+    peft_model = lora_model(base, targets, r, alpha, b_scale=0.05, seed=5)
     init = {k: v.contiguous() for k, v in get_peft_model_state_dict(peft_model).items()}
     save_file(init, tmp_path / "init.safetensors")
 

@@ -14,11 +14,11 @@ import subprocess
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+from peft import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from tiny_models import make_model
+from tiny_models import lora_model, make_model
 
 STEPS = 20
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -63,13 +63,7 @@ def test_bf16_mixed_precision_matches_peft_autocast(tmp_path, variant):
     model_dir = tmp_path / "model"
     base = make_model(variant, model_dir)
     r, alpha, lr = 4, 8.0, 2e-3
-    peft_model = get_peft_model(base, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=TARGETS,
-                                                 task_type="CAUSAL_LM"))
-    torch.manual_seed(5)
-    with torch.no_grad():
-        for n, p in peft_model.named_parameters():
-            if "lora_B" in n:
-                p.copy_(0.05 * torch.randn_like(p))
+    peft_model = lora_model(base, TARGETS, r, alpha, b_scale=0.05, seed=5)
     init_state = {k: v.clone() for k, v in peft_model.state_dict().items()}
     save_file({k: v.contiguous() for k, v in get_peft_model_state_dict(peft_model).items()}, tmp_path / "init.safetensors")
     ids, mask, labels = _batch(base.config.vocab_size)
@@ -139,12 +133,7 @@ def test_gradient_checkpointing_same_steps(tmp_path):
     model_dir = tmp_path / "model"
     base = make_model("mistral_gqa_sliding", model_dir)
     r, alpha, lr = 4, 8.0, 2e-3
-    peft_model = get_peft_model(base, LoraConfig(r=r, lora_alpha=alpha, target_modules=TARGETS, task_type="CAUSAL_LM"))
-    torch.manual_seed(6)
-    with torch.no_grad():
-        for n, p in peft_model.named_parameters():
-            if "lora_B" in n:
-                p.copy_(0.05 * torch.randn_like(p))
+    peft_model = lora_model(base, TARGETS, r, alpha, b_scale=0.05, seed=6)
     save_file({k: v.contiguous() for k, v in get_peft_model_state_dict(peft_model).items()}, tmp_path / "init.safetensors")
     ids, mask, labels = _batch(base.config.vocab_size)
     (tmp_path / "batch.json").write_text(json.dumps(

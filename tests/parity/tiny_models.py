@@ -47,3 +47,17 @@ def position_ids_from_mask(mask: torch.Tensor) -> torch.Tensor:
     """As transformers' generate(): first real token at position 0, padding positions set to 1."""
     pos = mask.long().cumsum(-1) - 1
     return pos.masked_fill(mask == 0, 1)
+
+
+def lora_model(base, targets, r=4, alpha=8.0, b_scale=0.05, seed=5):
+    """`base` with a PEFT LoRA adapter (dropout 0) whose B matrices are random (seeded) instead of PEFT's zeros: a
+    zero B is a no-op adapter, and A would get no gradient."""
+    from peft import LoraConfig, get_peft_model
+    model = get_peft_model(base, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets,
+                                            task_type="CAUSAL_LM"))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(b_scale * torch.randn_like(p))
+    return model
