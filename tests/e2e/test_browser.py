@@ -11,22 +11,19 @@ import json
 import re
 import os
 import pathlib
-import socket
-import subprocess
 import tarfile
 import time
-import urllib.request
 
 import pytest
 
 from conftest import REPO, run_cli
+from studio_proc import DATASET, Studio
 
 CHROMIUM = pathlib.Path(os.environ.get("LLMS_CHROMIUM", "/usr/bin/chromium"))
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="pip playwright (scripts/requirements-dev.txt)")
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found: apt-get install chromium (scripts/setup-dev.sh does)", allow_module_level=True)
 
-DATASET = REPO / "examples" / "data" / "train.csv"
 VIEWPORT = {"width": 1366, "height": 900}  # a laptop
 
 
@@ -41,59 +38,11 @@ def artifacts_dir() -> pathlib.Path:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Studio:
-    """A running `llmstudio ui` process."""
-
-    def __init__(self, llms_bin, data_dir, allow, token=None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.token = token
-        args = [str(llms_bin), "ui", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(data_dir),
-                "--allow-path", str(allow), "--device", "cpu"]
-        if token:
-            args += ["--auth-token", token]
-        self.log = open(pathlib.Path(data_dir).parent / f"studio-{self.port}.log", "w+")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"llmstudio ui exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                req = urllib.request.Request(self.url + "/api/health",
-                                             headers={"Authorization": f"Bearer {token}"} if token else {})
-                with urllib.request.urlopen(req, timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"llmstudio ui did not answer /api/health within 60 s:\n{self.output()}")
-
-    def api(self, path):
-        req = urllib.request.Request(self.url + path,
-                                     headers={"Authorization": f"Bearer {self.token}"} if self.token else {})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read())
-
-    def output(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()[-4000:]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+def api(studio, path):
+    """GET an API route as JSON (raising on an HTTP error)."""
+    r = studio.get(path, timeout=30)
+    r.raise_for_status()
+    return r.json()
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +124,7 @@ def upload_dataset(page, studio):
     assert page.get_by_test_id("dataset-link").filter(has_text="capitals").count() == 1
     assert_fits_width(page, "datasets")
     shot(page, "02-datasets")
-    ds = [d for d in studio.api("/api/datasets")["datasets"] if d["name"] == "capitals"]
+    ds = [d for d in api(studio, "/api/datasets")["datasets"] if d["name"] == "capitals"]
     assert len(ds) == 1 and ds[0]["rows"] == n_rows, ds
     return ds[0]
 
@@ -197,7 +146,7 @@ def create_experiment(page, studio, model_path, settings):
             section.locator("summary").click()
         page.locator(f'[name="{name}"]').fill(str(value))
     # Sections, defaults and help come from the schema.
-    schema = studio.api("/api/config/schema")
+    schema = api(studio, "/api/config/schema")
     sections = [s["name"] for s in schema["sections"]]
     assert page.locator("details.section").evaluate_all("ds => ds.map(d => d.dataset.section)") == sections
     managed = {"llm_backbone", "experiment_name", "output_directory", "dataset.train_dataframe"}  # set by the form
@@ -208,7 +157,7 @@ def create_experiment(page, studio, model_path, settings):
     page.get_by_test_id("create-start").click()
     page.wait_for_url(re.compile(r"#/experiments/(?!new\b)[^/?]+$"))
     exp_id = page.url.split("#/experiments/")[1].split("/")[0]
-    cfg = studio.api(f"/api/experiments/{exp_id}/config")["config"]
+    cfg = api(studio, f"/api/experiments/{exp_id}/config")["config"]
     for name, value in settings.items():
         section, key = name.split(".")
         assert float(cfg[section][key]) == float(value), (name, cfg[section][key], value)
@@ -233,11 +182,11 @@ def watch_charts(page, studio, exp_id, timeout_s=300):
         time.sleep(0.1)
     running = [p for p, s in samples if s == "running"]
     print(f"loss chart points while running: {sorted(set(running))[:10]}... final {samples[-1]}")
-    assert samples[-1][1] == "finished", f"run ended as {samples[-1][1]}: {studio.api(f'/api/experiments/{exp_id}')}"
+    assert samples[-1][1] == "finished", f"run ended as {samples[-1][1]}: {api(studio, f'/api/experiments/{exp_id}')}"
     assert len(set(p for p in running if p > 0)) >= 2, \
         f"the loss chart did not grow while the run was running (point counts seen: {sorted(set(running))})"
     # In the end the chart shows every train and validation loss the server recorded.
-    metrics = studio.api(f"/api/experiments/{exp_id}/metrics")["metrics"]
+    metrics = api(studio, f"/api/experiments/{exp_id}/metrics")["metrics"]
     expected = sum(1 for m in metrics if m["type"] in ("train", "validation") and isinstance(m.get("loss"), (int, float)))
     page.wait_for_function(f"document.querySelector('figure[data-chart=loss]').dataset.points == '{expected}'")
     for name in ("lr", "tokens"):
@@ -291,7 +240,7 @@ def export(page, studio, exp_id):
 
 def test_user_story_upload_train_watch_chat_export(llms_bin, model_dir, browser, tmp_path, page_errors):
     env = json.loads(run_cli(llms_bin, "env", "--json", "--device", "cpu").stdout)
-    studio = Studio(llms_bin, tmp_path / "data", model_dir)
+    studio = Studio(llms_bin, tmp_path / "data", allow=[model_dir])
     try:
         page = new_page(browser, page_errors)
         check_home(page, studio, env)
@@ -327,14 +276,14 @@ def test_user_story_upload_train_watch_chat_export(llms_bin, model_dir, browser,
         shot(page, "10-charts-1024", full_page=False)
         assert not page_errors, "\n".join(page_errors)
     except BaseException:
-        print(studio.output())
+        print(studio.output()[-4000:])
         raise
     finally:
         studio.stop()
 
 
 def test_token_is_asked_for_and_kept(llms_bin, model_dir, browser, tmp_path, page_errors):
-    studio = Studio(llms_bin, tmp_path / "data", model_dir, token="s3cret-token")
+    studio = Studio(llms_bin, tmp_path / "data", allow=[model_dir], token="s3cret-token")
     try:
         page = new_page(browser, page_errors)
         page.goto(studio.url + "/#/datasets")
@@ -359,7 +308,7 @@ def test_token_is_asked_for_and_kept(llms_bin, model_dir, browser, tmp_path, pag
         others = [e for e in page_errors if "401" not in e]
         assert not others, "\n".join(others)
     except BaseException:
-        print(studio.output())
+        print(studio.output()[-4000:])
         raise
     finally:
         studio.stop()
