@@ -95,6 +95,13 @@ TEST(JsonText, InvalidJsonNamesTheSourceAndStaysShort) {
   msg = error_of("[\"" + std::string(100000, 'x') + "\x01\"]", "body");
   EXPECT_NE(msg.find("not valid JSON"), std::string::npos) << msg;
   EXPECT_LT(msg.size(), 400u) << msg;
+  // A number out of range is the parser's other exception type: still our Error (found by the fuzzer).
+  for (const char* text : {"5e080189", "[1, -1e999]", "{\"a\": 1e400}"}) {
+    msg = error_of(text, "body");
+    EXPECT_NE(msg.find("body: not valid JSON"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("number overflow"), std::string::npos) << msg;
+    EXPECT_FALSE(try_parse_json(text).has_value());
+  }
   // Keys keep their order in the ordered variant.
   auto o = parse_ordered_json(R"({"b": 1, "a": 2})", "x");
   EXPECT_EQ(o.begin().key(), "b");

@@ -49,6 +49,8 @@ J parse_with_limit(std::string_view text, const std::string& source, int max_dep
     return J::parse(text.begin(), text.end());
   } catch (const typename J::parse_error& e) {
     fail_syntax(source, e.byte, e);
+  } catch (const typename J::exception& e) {  // e.g. out_of_range for a number like 1e999
+    fail(source, ": not valid JSON: ", parser_detail(e));
   }
 }
 
