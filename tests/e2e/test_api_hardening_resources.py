@@ -109,32 +109,49 @@ def test_concurrent_chats_get_busy_answers_and_health_stays_fast(big):
     stop = threading.Event()
     health = []
 
+    t0 = time.time()
+
     def poll_health():
         while not stop.is_set() and len(health) < 500:
             t = time.time()
             r = requests.get(studio.url + "/api/health", timeout=10)
-            health.append((r.status_code, time.time() - t))
+            health.append((r.status_code, time.time() - t, t - t0))
             time.sleep(0.05)
 
     poller = threading.Thread(target=poll_health)
     poller.start()
     try:
         with concurrent.futures.ThreadPoolExecutor(40) as pool:
-            results = list(pool.map(lambda _: chat(studio, a, max_tokens=48, timeout=300), range(40)))
+            # 40 clients, 10 ms apart (all overlap: a generation takes seconds), each closing its connection after
+            # its answer. (Clients that keep idle keep-alive connections open hold HTTP worker threads until the
+            # keep-alive timeout: that is the HTTP thread pool's concern, not the generation executor's.)
+            body = {"model": a, "max_tokens": 32, "temperature": 0, "messages": [{"role": "user", "content": "Hi"}]}
+
+            def one(i):
+                time.sleep(0.01 * i)
+                with requests.Session() as client:
+                    r = client.post(studio.url + "/v1/chat/completions", json=body, timeout=300,
+                                    headers={"Connection": "close"})
+                    r.close()
+                    return r
+
+            results = list(pool.map(one, range(40)))
     finally:
         stop.set()
         poller.join()
     codes = [r.status_code for r in results]
     busy = [r for r in results if r.status_code == 503]
+    slow = [(round(at, 2), round(d, 2)) for _, d, at in health if d > 0.3]
+    print(f"health calls over 0.3 s (started at, took): {slow}")
     print(f"40 concurrent chats: {codes.count(200)} x 200, {len(busy)} x 503; /api/health {len(health)} calls, "
-          f"slowest {max(d for _, d in health):.3f} s")
+          f"slowest {max(d for _, d, _ in health):.3f} s")
     assert set(codes) <= {200, 503}, codes
     assert codes.count(200) >= 5 and len(busy) >= 10, codes
     for r in busy:
         assert int(r.headers["Retry-After"]) >= 1, r.headers
         assert "busy" in error_of(r, 503)
-    assert health and all(code == 200 for code, _ in health)
-    assert max(d for _, d in health) < 1.0, health
+    assert health and all(code == 200 for code, _, _ in health)
+    assert max(d for _, d, _ in health) < 1.0, slow
     assert chat(studio, a).status_code == 200  # the executor still serves
 
 
@@ -256,8 +273,11 @@ def test_training_children_do_not_inherit_the_token(env):
         for p in pathlib.Path("/proc").iterdir():
             try:
                 if p.name.isdigit() and int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == s.proc.pid:
-                    environ = (p / "environ").read_bytes().split(b"\0")
-                    break
+                    # After execve: the train command line and its own environment block.
+                    cmd, block = (p / "cmdline").read_bytes(), (p / "environ").read_bytes()
+                    if b"train" in cmd.split(b"\0") and block:
+                        environ = block.split(b"\0")
+                        break
             except (OSError, IndexError, ValueError):
                 continue
         time.sleep(0.01)
