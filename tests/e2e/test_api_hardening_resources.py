@@ -49,9 +49,11 @@ def train(studio, dataset_id, backbone, name, config=QUICK):
     return exp
 
 
-def chat(studio, model, max_tokens=2, **kw):
-    return studio.post("/v1/chat/completions", json={"model": model, "max_tokens": max_tokens, "temperature": 0,
-                                                     "messages": [{"role": "user", "content": "Hello there"}]}, **kw)
+def chat(client, model, max_tokens=2, url="", **kw):
+    """A chat through a Studio (its session) or, with url, any requests-like client."""
+    return client.post(url + "/v1/chat/completions", json={"model": model, "max_tokens": max_tokens, "temperature": 0,
+                                                           "messages": [{"role": "user", "content": "Hello there"}]},
+                       timeout=kw.pop("timeout", 120), **kw)
 
 
 # ---- generation executor: memory across model switches, busy answers -------------------------------------------
@@ -94,7 +96,9 @@ def test_model_switches_do_not_grow_memory(big):
     first = rss_mb(studio.proc.pid)
     t0 = time.time()
     for i in range(20):
-        r = chat(studio, b if i % 2 == 0 else a)
+        # A new connection each time, as separate clients would: any HTTP worker may take the request. (Loading
+        # on those workers grew RSS from ~700 MB to ~2,000 MB over these 20 switches before the executor.)
+        r = chat(requests, b if i % 2 == 0 else a, url=studio.url)
         assert r.status_code == 200, r.text
         assert r.json()["model"] == (b if i % 2 == 0 else a)
     after = rss_mb(studio.proc.pid)
@@ -153,6 +157,27 @@ def test_concurrent_chats_get_busy_answers_and_health_stays_fast(big):
     assert health and all(code == 200 for code, _, _ in health)
     assert max(d for _, d, _ in health) < 1.0, slow
     assert chat(studio, a).status_code == 200  # the executor still serves
+
+
+def test_stream_stops_generating_when_the_client_leaves(big):
+    studio, (a, _) = big
+    # The reference: this greedy generation runs its full 200 tokens (no EOS), taking `full` seconds.
+    t = time.time()
+    r = chat(studio, a, max_tokens=200)
+    full = time.time() - t
+    assert r.status_code == 200 and r.json()["choices"][0]["finish_reason"] == "length", r.text
+    body = {"model": a, "max_tokens": 200, "temperature": 0, "stream": True,
+            "messages": [{"role": "user", "content": "Hello there"}]}
+    with requests.post(studio.url + "/v1/chat/completions", json=body, stream=True, timeout=60) as resp:
+        assert resp.status_code == 200
+        lines = resp.iter_lines()
+        events = [json.loads(next(line for line in lines if line)[6:]) for _ in range(3)]
+    assert events[0]["choices"][0]["delta"]["role"] == "assistant"
+    t = time.time()
+    r = chat(studio, a)  # waits for the executor: only as long as the abandoned stream keeps it
+    after = time.time() - t
+    print(f"200 tokens take {full:.1f} s; a chat after a stream abandoned at its 3rd event waited {after:.1f} s")
+    assert r.status_code == 200 and after < full / 2, (full, after)
 
 
 # ---- symlinks, token, bounds, names, datasets, file modes -------------------------------------------------------
