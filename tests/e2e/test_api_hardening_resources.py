@@ -341,7 +341,12 @@ def test_experiment_name_limit(env):
         assert "256 bytes" in msg and len(msg) < 300, msg[:300]
     r = s.post("/api/experiments", json={**body, "name": "é" * 128})  # 256 bytes
     assert r.status_code == 201, r.text
-    assert s.delete(f"/api/experiments/{r.json()['id']}").status_code == 204
+    # A clone's "<name> (copy)" is cut to the limit at a character boundary, not refused.
+    c = s.post(f"/api/experiments/{r.json()['id']}/clone", json={})
+    assert c.status_code == 201, c.text
+    assert c.json()["name"] == "é" * 124 + " (copy)", c.json()["name"]
+    for e in (c, r):
+        assert s.delete(f"/api/experiments/{e.json()['id']}").status_code == 204
 
 
 def test_dataset_used_by_any_experiment_is_kept(env):

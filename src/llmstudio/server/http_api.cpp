@@ -26,6 +26,14 @@ namespace {
 const std::set<std::string> kActive = {"queued", "running"};
 constexpr std::size_t kMaxNameBytes = 256;  // experiment names
 
+// "<name> (copy)" within kMaxNameBytes: the source name is cut at a UTF-8 character boundary when needed.
+std::string copy_name(const std::string& name) {
+  static const std::string suffix = " (copy)";
+  std::size_t keep = std::min(name.size(), kMaxNameBytes - suffix.size());
+  while (keep > 0 && keep < name.size() && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80) --keep;
+  return name.substr(0, keep) + suffix;
+}
+
 std::vector<fs::path> model_roots(const StudioConfig& c) {
   fs::create_directories(c.data_dir / "models");
   auto roots = c.allow_paths;
@@ -421,7 +429,7 @@ void StudioApi::add_routes(httplib::Server& svr) {
     json create = {{"dataset_id", src.value("dataset_id", "")},
                    {"llm_backbone", src.value("llm_backbone", "")},
                    {"config", src.value("config", json::object())},
-                   {"name", json_string(body, "name", src.value("name", "") + " (copy)")}};
+                   {"name", json_string(body, "name", copy_name(src.value("name", "")))}};
     send_json(res, 201, create_experiment(create));
   }));
   svr.Delete(R"(/api/experiments/([^/]+))", guarded([this](const httplib::Request& req, httplib::Response& res) {
