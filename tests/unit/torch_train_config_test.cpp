@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <tuple>
 
 #include "llmstudio/core/error.h"
 #include "llmstudio/io/atomic_file.h"
@@ -130,6 +131,36 @@ TEST(TrainConfig, InvalidValuesNameKeyValueAndAllowedValues) {
 
   msg = error_of([] { parse(kMinimal + "dataset:\n  train_dataframe: a.csv\n  id_column: pid\n  parent_id_column: pid\n"); });
   EXPECT_NE(msg.find("must be different"), std::string::npos) << msg;
+}
+
+TEST(TrainConfig, ValuesPastTheirUpperBoundAreRefusedWithTheRange) {
+  // Each value would only exhaust memory or time once training runs (issue 11: lora_r = 2^62, batch_size = 1e12).
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"training:\n  batch_size: 1e12\n", "training.batch_size", "[1, 65536]"},
+      {"training:\n  lora_r: 4611686018427387904\n", "training.lora_r", "[1, 4096]"},
+      {"training:\n  lora_alpha: 2000000\n", "training.lora_alpha", "[1, 1048576]"},
+      {"training:\n  epochs: 1000000\n", "training.epochs", "[0, 10000]"},
+      {"training:\n  grad_accumulation: 100000\n", "training.grad_accumulation", "[1, 65536]"},
+      {"training:\n  evaluation_epochs: 1e9\n", "training.evaluation_epochs", "(0.0, 10000.0]"},
+      {"training:\n  warmup_epochs: 1e9\n", "training.warmup_epochs", "[0.0, 10000.0]"},
+      {"tokenizer:\n  max_length: 2000000\n", "tokenizer.max_length", "[1, 1048576]"},
+      {"prediction:\n  max_length_inference: 2000000\n", "prediction.max_length_inference", "[1, 1048576]"},
+      {"prediction:\n  batch_size_inference: 100000\n", "prediction.batch_size_inference", "[0, 65536]"},
+      {"prediction:\n  num_beams: 1000\n", "prediction.num_beams", "[1, 256]"},
+      {"prediction:\n  top_k: 100000000\n", "prediction.top_k", "[0, 16777216]"},
+      {"prediction:\n  max_time: 1e9\n", "prediction.max_time", "[0.0, 86400.0]"},
+  };
+  for (const auto& [yaml, key, range] : cases) {
+    const auto msg = error_of([&] { parse(kMinimal + yaml); });
+    EXPECT_NE(msg.find(key), std::string::npos) << yaml << " -> " << msg;
+    EXPECT_NE(msg.find("allowed range " + range), std::string::npos) << yaml << " -> " << msg;
+  }
+  // The bounds themselves are accepted.
+  EXPECT_NO_THROW(parse(kMinimal + "training:\n  batch_size: 65536\n  lora_r: 4096\n  epochs: 10000\n"
+                                   "  grad_accumulation: 65536\n"));
+  // --set overrides are bounded the same way.
+  const auto msg = error_of([] { parse(kMinimal, {"training.batch_size=1e12"}); });
+  EXPECT_NE(msg.find("training.batch_size: invalid value 1000000000000; allowed range [1, 65536]"), std::string::npos) << msg;
 }
 
 TEST(TrainConfig, QuantizedBackbonesAndOtherProblemTypesAreRefused) {

@@ -9,6 +9,7 @@
 
 #include "llmstudio/core/error.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/confined_files.h"
 #include "llmstudio/io/json_text.h"
 #include "llmstudio/io/safetensors.h"
 #include "llmstudio/model/causal_lm.h"
@@ -77,6 +78,20 @@ std::string model_card(const ExportOptions& o, const std::string& dtype, const s
   return card;
 }
 
+// With confine_roots, the model and adapter folders may hold no symlink resolving outside the roots (or outside
+// the folder itself): the studio exports only what lies under its allowed folders.
+void check_confined(const ExportOptions& o) {
+  if (o.confine_roots.empty()) return;
+  io::check_confined_folder(o.model_dir, o.confine_roots, "export: model folder");
+  if (!o.adapter_dir.empty()) io::check_confined_folder(o.adapter_dir, o.confine_roots, "export: adapter folder");
+}
+
+// Copies a file's bytes as a new regular file (never a link), after checking the source folder again.
+void copy_model_file(const ExportOptions& o, const fs::path& from, const fs::path& to) {
+  check_confined(o);
+  io::write_file_atomic(to, io::read_file(from));
+}
+
 }  // namespace
 
 ExportReport export_model(const ExportOptions& o) {
@@ -87,6 +102,7 @@ ExportReport export_model(const ExportOptions& o) {
              "export: the output folder ", o.out_dir.string(), " is the model folder; choose another -o");
   LLMS_CHECK(o.mode != ExportMode::adapter_only || !o.adapter_dir.empty(), "export: --adapter-only needs --adapter <dir>");
   LLMS_CHECK(o.max_shard_bytes > 0, "export: --max-shard-size must be > 0");
+  check_confined(o);
   fs::create_directories(o.out_dir);
   ExportReport report;
 
@@ -133,8 +149,7 @@ ExportReport export_model(const ExportOptions& o) {
   report.files.push_back("config.json");
 
   if (fs::exists(o.model_dir / "generation_config.json")) {
-    fs::copy_file(o.model_dir / "generation_config.json", o.out_dir / "generation_config.json",
-                  fs::copy_options::overwrite_existing);
+    copy_model_file(o, o.model_dir / "generation_config.json", o.out_dir / "generation_config.json");
   } else {
     nlohmann::ordered_json g = nlohmann::ordered_json::object();
     const auto& c = lm.config();
@@ -147,7 +162,7 @@ ExportReport export_model(const ExportOptions& o) {
   report.files.push_back("generation_config.json");
   for (const char* f : kTokenizerFiles)
     if (fs::exists(o.model_dir / f)) {
-      fs::copy_file(o.model_dir / f, o.out_dir / f, fs::copy_options::overwrite_existing);
+      copy_model_file(o, o.model_dir / f, o.out_dir / f);
       report.files.push_back(f);
     }
 

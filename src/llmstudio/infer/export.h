@@ -24,6 +24,9 @@ struct ExportOptions {
   ExportMode mode = ExportMode::merged;
   std::string dtype = "auto";  // auto (the checkpoint's dtype) | float32 | bfloat16 | float16
   std::uint64_t max_shard_bytes = 2'000'000'000;  // transformers' default "2GB"... per shard
+  // Canonical folders the model/adapter files may resolve into (symlinks followed; io/confined_files.h), checked
+  // before anything is read and again before files are copied; empty = no confinement (the CLI).
+  std::vector<std::filesystem::path> confine_roots;
 };
 
 struct ExportReport {

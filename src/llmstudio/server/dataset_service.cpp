@@ -81,7 +81,7 @@ DatasetUpload::DatasetUpload(DatasetService& service, std::string id, std::strin
   dir_ = service_.data_dir_ / "datasets" / id_;
   fs::create_directories(dir_);
   part_ = dir_ / ("data." + ext_ + ".part");
-  fd_ = ::open(part_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd_ = ::open(part_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd_ < 0) fail("cannot create ", part_, ": ", std::strerror(errno));
 }
 

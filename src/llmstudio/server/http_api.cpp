@@ -25,6 +25,15 @@ using nlohmann::json;
 namespace {
 
 const std::set<std::string> kActive = {"queued", "running"};
+constexpr std::size_t kMaxNameBytes = 256;  // experiment names
+
+// "<name> (copy)" within kMaxNameBytes: the source name is cut at a UTF-8 character boundary when needed.
+std::string copy_name(const std::string& name) {
+  static const std::string suffix = " (copy)";
+  std::size_t keep = std::min(name.size(), kMaxNameBytes - suffix.size());
+  while (keep > 0 && keep < name.size() && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80) --keep;
+  return name.substr(0, keep) + suffix;
+}
 
 std::vector<fs::path> model_roots(const StudioConfig& c) {
   fs::create_directories(c.data_dir / "models");
@@ -82,7 +91,9 @@ StudioApi::StudioApi(StudioConfig config)
       model_policy_(model_roots(cfg_)),
       store_(cfg_.data_dir / "studio.db"),
       datasets_(store_, cfg_.data_dir, policy_),
-      runner_(store_, {cfg_.exe, cfg_.data_dir, cfg_.device}),
+      runner_(store_, {cfg_.exe, cfg_.data_dir, cfg_.device, std::chrono::seconds(60),
+                       [this](const json& d) { model_policy_.check_folder(d.value("llm_backbone", ""), "llm_backbone"); },
+                       model_policy_.roots()}),
       openai_({[this](const std::string& m) { return resolve_model(m); },
                [this] {
                  std::vector<std::string> ids;
@@ -131,7 +142,9 @@ ServedModel StudioApi::resolve_model(const std::string& model) {
   if (!doc) api_fail(404, "no model \"", model, "\"; GET /v1/models lists the finished experiments");
   if (doc->value("status", "") != "finished")
     api_fail(409, "experiment ", model, " is ", doc->value("status", ""), "; chat needs a finished experiment");
-  return {model, infer::resolve_model_source(doc->at("dir").get<std::string>())};
+  ServedModel served{model, infer::resolve_model_source(doc->at("dir").get<std::string>())};
+  model_policy_.check_folder(served.source.model_dir, "model");  // a LoRA run's backbone: no symlinks out
+  return served;
 }
 
 json StudioApi::models() {
@@ -145,6 +158,7 @@ json StudioApi::models() {
       if (it.depth() >= 3) it.disable_recursion_pending();
       std::error_code e2;
       if (!it->is_directory(e2) || !fs::exists(it->path() / "config.json", e2)) continue;
+      if (!model_policy_.allowed(canonical_or_empty(it->path() / "config.json"))) continue;  // a symlink out
       bool weights = false;
       for (const auto& f : fs::directory_iterator(it->path(), e2))
         if (f.path().extension() == ".safetensors") weights = true;
@@ -171,11 +185,14 @@ json StudioApi::create_experiment(const json& body) {
   if (backbone.empty()) api_fail(400, "llm_backbone: required (a model folder; GET /api/models lists them)");
   if (!store_.dataset(dataset_id)) api_fail(400, "dataset_id: no dataset with id \"", dataset_id, "\"");
   const fs::path model_dir = model_policy_.resolve(backbone, "llm_backbone");
+  model_policy_.check_folder(model_dir, "llm_backbone");  // before any of its files is read
   if (!fs::exists(model_dir / "config.json"))
     api_fail(400, "llm_backbone: \"", backbone, "\" is not a model folder (no config.json)");
   const bool start = json_bool(body, "start", false);
   const std::string id = new_id("exp");
   std::string name = json_string(body, "name");
+  if (name.size() > kMaxNameBytes)
+    api_fail(400, "name: ", name.size(), " bytes; an experiment name is at most ", kMaxNameBytes, " bytes");
   if (name.empty()) name = id;
   const fs::path dir = cfg_.data_dir / "experiments" / id;
   const json sections = body.contains("config") ? body["config"] : json::object();
@@ -220,6 +237,8 @@ json StudioApi::export_experiment(const std::string& id, const json& body) {
   e.model_dir = lora ? fs::path(doc.at("llm_backbone").get<std::string>()) : dir;
   if (lora) e.adapter_dir = dir;
   e.mode = mode == "adapter" ? infer::ExportMode::adapter_only : infer::ExportMode::merged;
+  model_policy_.check_folder(e.model_dir, "export");  // 403 for a symlink out of the (backbone) folder
+  e.confine_roots = model_policy_.roots();            // and export_model checks again as it copies
   const std::string name = mode + "-" + compact_time() + "-" + new_id("x").substr(2, 6);
   const fs::path final_dir = cfg_.data_dir / "exports" / id / name, tmp = final_dir.string() + ".tmp";
   io::remove_tree(tmp);
@@ -375,9 +394,14 @@ void StudioApi::add_routes(httplib::Server& svr) {
   }));
   svr.Delete(R"(/api/datasets/([^/]+))", guarded([this](const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1];
+    std::string users;  // every experiment that names it (a finished one may still be cloned or resumed)
+    std::size_t n = 0;
     for (const auto& e : store_.experiments())
-      if (e.value("dataset_id", "") == id && kActive.count(e.value("status", "")))
-        api_fail(409, "dataset ", id, " is used by experiment ", e.value("id", ""), ", which is ", e.value("status", ""));
+      if (e.value("dataset_id", "") == id && ++n <= 10)
+        users += (users.empty() ? "" : ", ") + e.value("id", "") + " (" + e.value("name", "") + ")";
+    if (n > 0)
+      api_fail(409, "dataset ", id, " is used by ", n, " experiment(s): ", users, n > 10 ? ", ..." : "",
+               "\n  hint: delete those experiments first, then the dataset");
     datasets_.remove(id);
     res.status = 204;
   }));
@@ -406,7 +430,7 @@ void StudioApi::add_routes(httplib::Server& svr) {
     json create = {{"dataset_id", src.value("dataset_id", "")},
                    {"llm_backbone", src.value("llm_backbone", "")},
                    {"config", src.value("config", json::object())},
-                   {"name", json_string(body, "name", src.value("name", "") + " (copy)")}};
+                   {"name", json_string(body, "name", copy_name(src.value("name", "")))}};
     send_json(res, 201, create_experiment(create));
   }));
   svr.Delete(R"(/api/experiments/([^/]+))", guarded([this](const httplib::Request& req, httplib::Response& res) {

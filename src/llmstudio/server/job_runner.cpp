@@ -10,10 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
+extern char** environ;
+
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/confined_files.h"
 #include "llmstudio/io/json_text.h"
 #include "llmstudio/server/api_error.h"
 
@@ -47,6 +51,20 @@ std::string last_error_line(const fs::path& log) {
 }
 
 }  // namespace
+
+std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
+  std::vector<std::string_view> dropped(std::begin(kSecretEnvVars), std::end(kSecretEnvVars));
+  for (const auto& kv : extra) dropped.push_back(std::string_view(kv).substr(0, kv.find('=')));
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string_view kv(*e);
+    const auto eq = kv.find('=');
+    const std::string_view name = kv.substr(0, eq);
+    if (std::find(dropped.begin(), dropped.end(), name) == dropped.end()) env.emplace_back(kv);
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
 
 std::pair<std::string, std::string> read_run_status(const fs::path& dir) {
   try {
@@ -127,6 +145,7 @@ json JobRunner::start(const std::string& id) {
   const std::string st = doc->value("status", "");
   if (st == "queued" || st == "running") return *doc;
   if (st == "finished") api_fail(409, "experiment ", id, " has finished; clone it to train again");
+  if (opt_.preflight) opt_.preflight(*doc);
   (*doc)["status"] = "queued";
   (*doc)["message"] = "";
   store_.put_experiment(*doc);
@@ -218,6 +237,16 @@ void JobRunner::loop() {
 
 void JobRunner::launch(json doc) {
   const std::string id = doc.at("id"), dir = doc.at("dir"), cfg = doc.at("cfg_file");
+  if (opt_.preflight) {
+    try {
+      opt_.preflight(doc);
+    } catch (const std::exception& e) {  // the folder changed while the run was queued
+      doc["status"] = "failed";
+      doc["message"] = e.what();
+      store_.put_experiment(doc);
+      return;
+    }
+  }
   const auto [run_status, _] = read_run_status(dir);
   std::vector<std::string> args = {opt_.exe.string(), "train"};
   if (fs::exists(fs::path(dir) / "checkpoint" / "trainer_state.json") && run_status != "finished") {
@@ -230,9 +259,16 @@ void JobRunner::launch(json doc) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> extra_env;
+  if (!opt_.confine_roots.empty())
+    extra_env.push_back(std::string(io::kConfineRootsEnv) + "=" + io::confine_roots_value(opt_.confine_roots));
+  std::vector<std::string> env = child_environment(extra_env);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   const std::string log = console_log(doc);
-  const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (log_fd < 0 || null_fd < 0) {
     if (log_fd >= 0) ::close(log_fd);
@@ -268,7 +304,7 @@ void JobRunner::launch(json doc) {
     if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
 #endif
       for (int fd = 3; fd < 4096; ++fd) ::close(fd);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   const int err = errno;

@@ -4,12 +4,15 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
+#include <deque>
 
 #include "llmstudio/infer/generation.h"
 #include "llmstudio/infer/text_generation.h"
 #include "llmstudio/io/json_text.h"
 #include "llmstudio/model/causal_lm.h"
+#include "llmstudio/platform/process_limits.h"
 #include "llmstudio/server/api_error.h"
 #include "llmstudio/server/experiment_store.h"
 #include "llmstudio/server/http_util.h"
@@ -20,8 +23,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-struct ClientGone {};  // thrown from the streaming callback when the client has disconnected
 
 std::int64_t unix_now() {
   return static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::seconds>(
@@ -108,6 +109,11 @@ infer::Conversation parse_messages(const json& body) {
   return conv;
 }
 
+// Thrown from a generation callback to stop it: the client is gone or the server is stopping.
+struct Cancelled {};
+
+std::string sse(const json& j) { return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"; }
+
 }  // namespace
 
 struct OpenAiService::Loaded {
@@ -126,118 +132,220 @@ struct OpenAiService::Loaded {
   infer::PromptBuilder builder;
   infer::GenerationConfig defaults;
   std::vector<std::string> stops;
-  std::mutex gen_mu;  // one generation at a time
 };
 
-OpenAiService::OpenAiService(OpenAiOptions options) : opt_(std::move(options)) {}
-OpenAiService::~OpenAiService() = default;
+// What a request asks for, parsed on the HTTP worker.
+struct OpenAiService::Job {
+  bool chat = false;
+  Request r;
+  infer::Conversation conv;  // chat
+  std::string prompt;        // completions
+};
 
-std::shared_ptr<OpenAiService::Loaded> OpenAiService::load(const std::string& model) {
-  std::lock_guard lock(load_mu_);
-  const ServedModel served = opt_.resolve(model);
-  if (loaded_ && loaded_->id == served.id) return loaded_;
-  loaded_.reset();  // free the previous model first (generations still running keep theirs alive)
-  loaded_ = std::make_shared<Loaded>(served, opt_.device, opt_.dtype);
-  return loaded_;
+// Between the HTTP worker that waits and the executor that works: first "started" (the model is loaded and the
+// prompt checked: the worker may now send 200) or an error, then the answer (non-streaming) or SSE events.
+struct OpenAiService::Exchange {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false, finished = false;
+  std::exception_ptr error;
+  json result;
+  std::deque<std::string> events;
+  std::atomic<bool> cancelled{false};  // the client is gone: stop generating
+
+  void start() { update([&] { started = true; }); }
+  void fail(std::exception_ptr e) { update([&] { started = finished = true, error = std::move(e); }); }
+  void finish(json r = nullptr) { update([&] { finished = true, result = std::move(r); }); }
+  void push(std::string event) { update([&] { events.push_back(std::move(event)); }); }
+  template <typename F>
+  void update(F&& f) {
+    {
+      std::lock_guard lock(mu);
+      f();
+    }
+    cv.notify_all();
+  }
+};
+
+OpenAiService::OpenAiService(OpenAiOptions options)
+    : opt_(std::move(options)), exec_(opt_.max_waiting, [this] {
+        loaded_.reset();  // freed on the thread that allocated it
+        platform::release_free_memory();
+      }) {}
+
+OpenAiService::~OpenAiService() { stopping_ = true; }
+
+OpenAiService::Loaded& OpenAiService::model_for(const ServedModel& served) {
+  if (loaded_ && loaded_->id == served.id) return *loaded_;
+  if (loaded_) {
+    loaded_.reset();  // free the previous model before loading the next one
+    platform::release_free_memory();
+  }
+  loaded_ = std::make_unique<Loaded>(served, opt_.device, opt_.dtype);
+  return *loaded_;
 }
 
-void OpenAiService::preload(const std::string& model) { load(model); }
+void OpenAiService::preload(const std::string& model) {
+  const ServedModel served = opt_.resolve(model);
+  auto x = std::make_shared<Exchange>();
+  const bool accepted = exec_.try_submit([this, served, x](bool run) {
+    try {
+      if (!run) api_fail(503, "the server is stopping");
+      model_for(served);
+      x->finish();
+    } catch (...) {
+      x->fail(std::current_exception());
+    }
+  });
+  LLMS_CHECK(accepted, "cannot load ", model, ": the generation queue is full");
+  std::unique_lock lock(x->mu);
+  x->cv.wait(lock, [&] { return x->finished; });
+  if (x->error) std::rethrow_exception(x->error);
+}
 
-void OpenAiService::completion(const httplib::Request& http_req, httplib::Response& res, bool chat) {
-  const json body = parse_json_body(http_req);
-  Request r = parse_common(body, opt_.max_tokens_limit);
+void OpenAiService::execute(const ServedModel& served, const Job& job, Exchange& x) {
+  const Request& r = job.r;
+  Loaded* m = nullptr;
   std::vector<std::int64_t> ids;
-  infer::Conversation conv;
-  std::string prompt;
-  if (chat) {
-    conv = parse_messages(body);
-  } else {
-    auto it = body.find("prompt");
-    if (it != body.end() && it->is_array() && it->size() == 1 && (*it)[0].is_string()) prompt = (*it)[0];
-    else if (it != body.end() && it->is_string()) prompt = it->get<std::string>();
-    else api_fail(400, "prompt: expected a string (or a list of one string)");
+  infer::GenerationConfig g;
+  std::vector<std::string> stops;
+  try {
+    m = &model_for(served);
+    const model::CausalLM& lm = m->m.lm;
+    if (job.chat) ids = m->builder.encode(job.conv);
+    else
+      for (auto t : m->m.tok->encode(job.prompt, true)) ids.push_back(t);
+    if (ids.empty()) api_fail(400, "the prompt has no tokens");
+    const std::int64_t room = lm.config().max_position_embeddings - static_cast<std::int64_t>(ids.size());
+    if (room < 1)
+      api_fail(400, "the prompt has ", ids.size(), " tokens; the model's context is ", lm.config().max_position_embeddings);
+    // The model's (or experiment's) defaults; what the request gives overrides them.
+    g = m->defaults;
+    if (r.max_tokens) g.max_new_tokens = *r.max_tokens;
+    g.max_new_tokens = std::min(g.max_new_tokens, room);
+    g.min_new_tokens = std::min(g.min_new_tokens, g.max_new_tokens);
+    if (r.temperature) {
+      g.do_sample = *r.temperature > 0;
+      if (g.do_sample) g.temperature = *r.temperature;
+    }
+    if (r.top_p) g.top_p = *r.top_p;
+    if (r.seed) g.seed = r.seed;
+    g.validate();
+    stops = m->stops;
+    stops.insert(stops.end(), r.stop.begin(), r.stop.end());
+  } catch (...) {
+    x.fail(std::current_exception());
+    return;
   }
-  auto m = load(r.model);
-  const model::CausalLM& lm = m->m.lm;
-  const tokenizer::Tokenizer& tok = *m->m.tok;
-  if (chat) {
-    ids = m->builder.encode(conv);
-  } else {
-    for (auto t : tok.encode(prompt, true)) ids.push_back(t);
-  }
-  if (ids.empty()) api_fail(400, "the prompt has no tokens");
-  const std::int64_t room = lm.config().max_position_embeddings - static_cast<std::int64_t>(ids.size());
-  if (room < 1)
-    api_fail(400, "the prompt has ", ids.size(), " tokens; the model's context is ", lm.config().max_position_embeddings);
-  // The model's (or experiment's) defaults; what the request gives overrides them.
-  infer::GenerationConfig g = m->defaults;
-  if (r.max_tokens) g.max_new_tokens = *r.max_tokens;
-  g.max_new_tokens = std::min(g.max_new_tokens, room);
-  g.min_new_tokens = std::min(g.min_new_tokens, g.max_new_tokens);
-  if (r.temperature) {
-    g.do_sample = *r.temperature > 0;
-    if (g.do_sample) g.temperature = *r.temperature;
-  }
-  if (r.top_p) g.top_p = *r.top_p;
-  if (r.seed) g.seed = r.seed;
-  g.validate();
-  std::vector<std::string> stops = m->stops;
-  stops.insert(stops.end(), r.stop.begin(), r.stop.end());
+  x.start();
 
+  const bool chat = job.chat;
   const std::string id = std::string(chat ? "chatcmpl-" : "cmpl-") + new_id("x").substr(2);
   const std::int64_t created = unix_now();
-  const std::string model_id = m->id;
-  const std::string object = chat ? "chat.completion" : "text_completion";
+  const std::string& model_id = m->id;
+  auto stop_if_cancelled = [&] {
+    if (x.cancelled || stopping_) throw Cancelled{};
+  };
   if (!r.stream) {
-    std::lock_guard gen(m->gen_mu);
-    auto out = infer::generate_text(lm, tok, {ids}, g, stops);
-    json choice = {{"index", 0}, {"finish_reason", openai_finish_reason(out[0].finish_reason)}};
-    if (chat) choice["message"] = {{"role", "assistant"}, {"content", out[0].text}};
-    else choice["text"] = out[0].text, choice["logprobs"] = nullptr;
-    const auto n_prompt = static_cast<std::int64_t>(ids.size()), n_out = static_cast<std::int64_t>(out[0].tokens.size());
-    send_json(res, 200, {{"id", id}, {"object", object}, {"created", created}, {"model", model_id},
-                         {"choices", json::array({choice})},
-                         {"usage", {{"prompt_tokens", n_prompt}, {"completion_tokens", n_out}, {"total_tokens", n_prompt + n_out}}}});
+    try {
+      auto out = infer::generate_text(m->m.lm, *m->m.tok, {ids}, g, stops,
+                                      [&](std::size_t, std::string_view) { stop_if_cancelled(); });
+      json choice = {{"index", 0}, {"finish_reason", openai_finish_reason(out[0].finish_reason)}};
+      if (chat) choice["message"] = {{"role", "assistant"}, {"content", out[0].text}};
+      else choice["text"] = out[0].text, choice["logprobs"] = nullptr;
+      const auto n_prompt = static_cast<std::int64_t>(ids.size()), n_out = static_cast<std::int64_t>(out[0].tokens.size());
+      x.finish({{"id", id}, {"object", chat ? "chat.completion" : "text_completion"}, {"created", created},
+                {"model", model_id}, {"choices", json::array({choice})},
+                {"usage", {{"prompt_tokens", n_prompt}, {"completion_tokens", n_out}, {"total_tokens", n_prompt + n_out}}}});
+    } catch (const Cancelled&) {
+      x.fail(std::make_exception_ptr(ApiError(503, "the server is stopping; the generation was cut short")));
+    } catch (...) {
+      x.fail(std::current_exception());
+    }
     return;
   }
   const std::string chunk_object = chat ? "chat.completion.chunk" : "text_completion";
-  auto chunk = [=](json delta_or_text, json finish) {
-    json c = {{"index", 0}, {"finish_reason", finish}};
+  auto chunk = [&](json delta_or_text, json finish) {
+    json c = {{"index", 0}, {"finish_reason", std::move(finish)}};
     if (chat) c["delta"] = std::move(delta_or_text);
     else c["text"] = std::move(delta_or_text), c["logprobs"] = nullptr;
-    json j = {{"id", id}, {"object", chunk_object}, {"created", created}, {"model", model_id}, {"choices", json::array({c})}};
-    return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+    return sse({{"id", id}, {"object", chunk_object}, {"created", created}, {"model", model_id}, {"choices", json::array({c})}});
   };
+  try {
+    if (chat) x.push(chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr));
+    auto out = infer::generate_text(m->m.lm, *m->m.tok, {ids}, g, stops, [&](std::size_t, std::string_view text) {
+      stop_if_cancelled();
+      x.push(chunk(chat ? json{{"content", std::string(text)}} : json(std::string(text)), nullptr));
+    });
+    x.push(chunk(chat ? json::object() : json(""), openai_finish_reason(out[0].finish_reason)));
+  } catch (const Cancelled&) {
+    // The client is gone (nothing more to send) or the server is stopping.
+  } catch (const std::exception& e) {
+    x.push(sse({{"error", {{"message", e.what()}, {"code", 500}}}}));
+  }
+  x.push("data: [DONE]\n\n");
+  x.finish();
+}
+
+void OpenAiService::completion(const httplib::Request& http_req, httplib::Response& res, bool chat) {
+  const json body = parse_json_body(http_req);
+  auto job = std::make_shared<Job>();
+  job->chat = chat;
+  job->r = parse_common(body, opt_.max_tokens_limit);
+  if (chat) {
+    job->conv = parse_messages(body);
+  } else {
+    auto it = body.find("prompt");
+    if (it != body.end() && it->is_array() && it->size() == 1 && (*it)[0].is_string()) job->prompt = (*it)[0];
+    else if (it != body.end() && it->is_string()) job->prompt = it->get<std::string>();
+    else api_fail(400, "prompt: expected a string (or a list of one string)");
+  }
+  const ServedModel served = opt_.resolve(job->r.model);  // 404/409/403 before anything is queued
+  auto x = std::make_shared<Exchange>();
+  const bool accepted = exec_.try_submit([this, served, job, x](bool run) {
+    if (run) execute(served, *job, *x);
+    else x->fail(std::make_exception_ptr(ApiError(503, "the server is stopping")));
+  });
+  if (!accepted) {
+    res.set_header("Retry-After", std::to_string(opt_.retry_after_s));
+    api_fail(503, "the server is busy: one generation is running and ", opt_.max_waiting,
+             " are waiting (the most it queues); retry in ", opt_.retry_after_s, " s");
+  }
+  {
+    std::unique_lock lock(x->mu);
+    x->cv.wait(lock, [&] { return job->r.stream ? x->started : x->finished; });
+    if (x->error) std::rethrow_exception(x->error);
+    if (!job->r.stream) return send_json(res, 200, x->result);
+  }
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider("text/event-stream", [=](std::size_t, httplib::DataSink& sink) {
-    auto send = [&](const std::string& s) {
-      if (!sink.write(s.data(), s.size())) throw ClientGone{};
-    };
-    try {
-      std::lock_guard gen(m->gen_mu);
-      if (chat) send(chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr));
-      auto out = infer::generate_text(m->m.lm, *m->m.tok, {ids}, g, stops, [&](std::size_t, std::string_view text) {
-        send(chunk(chat ? json{{"content", std::string(text)}} : json(std::string(text)), nullptr));
-      });
-      send(chunk(chat ? json::object() : json(""), openai_finish_reason(out[0].finish_reason)));
-      send("data: [DONE]\n\n");
-      sink.done();
-      return true;
-    } catch (const ClientGone&) {
-      return false;
-    } catch (const std::exception& e) {
-      try {
-        send("data: " + json{{"error", {{"message", e.what()}, {"code", 500}}}}.dump(-1, ' ', false, json::error_handler_t::replace) +
-             "\n\n");
-        send("data: [DONE]\n\n");
-        sink.done();
-        return true;
-      } catch (const ClientGone&) {
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [x](std::size_t, httplib::DataSink& sink) {
+        while (true) {
+          std::string event;
+          bool done = false;
+          {
+            std::unique_lock lock(x->mu);
+            x->cv.wait_for(lock, std::chrono::seconds(1), [&] { return !x->events.empty() || x->finished; });
+            if (!x->events.empty()) {
+              event = std::move(x->events.front());
+              x->events.pop_front();
+            } else {
+              done = x->finished;
+            }
+          }
+          if (!event.empty() && !sink.write(event.data(), event.size())) break;
+          if (done) {
+            sink.done();
+            return true;
+          }
+          if (event.empty() && !sink.is_writable()) break;  // a long prefill: notice a client that left
+        }
+        x->cancelled = true;  // the client is gone: the executor stops at the next token
         return false;
-      }
-    }
-  });
+      },
+      [x](bool) { x->cancelled = true; });
 }
 
 void OpenAiService::add_routes(httplib::Server& svr) {

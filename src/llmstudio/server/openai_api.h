@@ -1,7 +1,15 @@
 // The OpenAI-compatible endpoints shared by the studio and `llmstudio serve`: GET /v1/models,
 // POST /v1/completions and POST /v1/chat/completions (non-streaming JSON, or server-sent events "data: {chunk}"
 // ... "data: [DONE]" with OpenAI's chunk shapes). Generation runs in-process with the infer/ library; one model
-// is kept loaded (a request for another model replaces it) and generations run one at a time.
+// is kept loaded (a request for another model replaces it).
+//
+// One executor thread (serial_executor.h) owns the loaded model: it loads models, encodes prompts and generates,
+// one request at a time. An HTTP worker parses and checks the request, resolves the model, hands the executor a
+// job and waits for it; a streaming request then gets its events through a queue that the worker writes to the
+// client, and a client that goes away stops its generation. At most `max_waiting` jobs wait behind the running
+// one: beyond that a request is answered at once with 503, a Retry-After header and a "busy" error. Since the
+// model's memory is allocated and freed by that one thread (and the freed memory handed back with
+// platform::release_free_memory()), switching models does not grow the process.
 //
 // A model is a Hugging Face folder, or an experiment folder of `llmstudio train` (infer/model_source.h, the same
 // resolution, prompt format, generation defaults and stop strings as `llmstudio generate`/`chat`; request fields
@@ -10,6 +18,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -19,6 +28,7 @@
 #include <vector>
 
 #include "llmstudio/infer/model_source.h"
+#include "llmstudio/server/serial_executor.h"
 
 namespace llmstudio::server {
 
@@ -36,6 +46,8 @@ struct OpenAiOptions {
   std::string device;  // "" = $LLMSTUDIO_DEVICE or auto
   std::string dtype = "auto";
   std::int64_t max_tokens_limit = 4096;
+  std::size_t max_waiting = 4;  // requests waiting behind the running generation before 503s
+  int retry_after_s = 2;        // Retry-After of those 503s
 };
 
 class OpenAiService {
@@ -48,12 +60,18 @@ class OpenAiService {
 
  private:
   struct Loaded;
-  std::shared_ptr<Loaded> load(const std::string& model);
+  struct Job;
+  struct Exchange;
+  // On the executor thread: the loaded model for `served`, loading it (after freeing the previous one) if needed.
+  Loaded& model_for(const ServedModel& served);
+  // On the executor thread: runs one request, reporting to its Exchange.
+  void execute(const ServedModel& served, const Job& job, Exchange& x);
   void completion(const httplib::Request& req, httplib::Response& res, bool chat);
 
   OpenAiOptions opt_;
-  std::mutex load_mu_;
-  std::shared_ptr<Loaded> loaded_;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<Loaded> loaded_;  // touched only on the executor thread
+  SerialExecutor exec_;             // last: destroyed (joined) first, freeing loaded_ on its own thread
 };
 
 }  // namespace llmstudio::server

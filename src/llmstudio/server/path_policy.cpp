@@ -1,28 +1,15 @@
 // Server-side path allow-list (see path_policy.h).
 #include "llmstudio/server/path_policy.h"
 
-#include <climits>
-#include <cstdlib>
-
+#include "llmstudio/io/confined_files.h"
 #include "llmstudio/server/api_error.h"
 
 namespace llmstudio::server {
 namespace fs = std::filesystem;
 
-fs::path canonical_or_empty(const fs::path& p) {
-  char buf[PATH_MAX];
-  if (!::realpath(p.c_str(), buf)) return {};
-  return fs::path(buf);
-}
+fs::path canonical_or_empty(const fs::path& p) { return io::real_path(p); }
 
-bool is_within(const fs::path& p, const fs::path& root) {
-  auto pi = p.begin(), ri = root.begin();
-  for (; ri != root.end(); ++ri, ++pi) {
-    if (ri->empty()) continue;  // a trailing separator
-    if (pi == p.end() || *pi != *ri) return false;
-  }
-  return true;
-}
+bool is_within(const fs::path& p, const fs::path& root) { return io::is_within(p, root); }
 
 PathPolicy::PathPolicy(const std::vector<fs::path>& roots) {
   for (const auto& r : roots) {
@@ -36,6 +23,14 @@ bool PathPolicy::allowed(const fs::path& canonical) const {
   for (const auto& r : roots_)
     if (is_within(canonical, r)) return true;
   return false;
+}
+
+void PathPolicy::check_folder(const fs::path& dir, const std::string& what) const {
+  try {
+    io::check_confined_folder(dir, roots_, what);
+  } catch (const Error& e) {
+    api_fail(403, e.what());
+  }
 }
 
 fs::path PathPolicy::resolve(const std::string& user_path, const std::string& what) const {

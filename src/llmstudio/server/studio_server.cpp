@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/platform/process_limits.h"
 #include "llmstudio/server/api_error.h"
 #include "llmstudio/server/http_api.h"
 #include "llmstudio/server/http_util.h"
@@ -85,6 +86,7 @@ void check_bind_safety(const ListenOptions& l) {
 }
 
 void run_studio(const StudioOptions& o) {
+  platform::harden_server_process();  // umask 077 (files 0600, folders 0700), glibc malloc arenas capped
   check_bind_safety(o.listen);
   LLMS_CHECK(o.max_upload_mb >= 1, "--max-upload-mb must be at least 1");
   StudioConfig c;
@@ -108,6 +110,7 @@ void run_studio(const StudioOptions& o) {
 }
 
 void run_model_server(const ServeOptions& o) {
+  platform::harden_server_process();  // umask 077 (files 0600, folders 0700), glibc malloc arenas capped
   check_bind_safety(o.listen);
   const fs::path dir = fs::absolute(o.model).lexically_normal();
   const std::string id = o.model_name.empty() ? dir.filename().string() : o.model_name;

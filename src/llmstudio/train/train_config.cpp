@@ -329,10 +329,17 @@ void check_range(const char* key, double v, double lo, double hi, bool lo_open =
 void check_min(const char* key, int64_t v, int64_t lo) {
   if (v < lo) fail(key, ": invalid value ", v, "; must be at least ", lo);
 }
+// Integers with an upper bound too: a value past it (lora_r = 2^62, batch_size = 1e12) would only exhaust memory
+// or time once training starts, so it is refused here with the allowed range.
+void check_between(const char* key, int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi) fail(key, ": invalid value ", v, "; allowed range [", lo, ", ", hi, "]");
+}
 [[noreturn]] void not_supported(const char* key, const std::string& v, const std::string& what, const std::string& hint) {
   fail(key, ": \"", v, "\" is not supported yet (", what, ")\n  hint: ", hint);
 }
 constexpr double kInf = INFINITY;
+constexpr int64_t kMaxBatch = 65536;          // samples per batch (training and inference)
+constexpr int64_t kMaxTokens = int64_t{1} << 20;  // tokens per sample or generation
 
 // ---- loading ------------------------------------------------------------------------------------------------
 
@@ -442,8 +449,7 @@ void DatasetConfig::validate() const {
 }
 
 void TokenizerConfig::validate() const {
-  if (max_length < 1 || max_length > (int64_t{1} << 20))
-    fail("tokenizer.max_length: invalid value ", max_length, "; allowed range [1, 1048576]");
+  check_between("tokenizer.max_length", max_length, 1, kMaxTokens);
   check_range("tokenizer.padding_quantile", padding_quantile, 0, 1);
 }
 
@@ -462,20 +468,20 @@ void TrainingConfig::validate() const {
   check_one_of("training.optimizer", optimizer, {"AdamW", "Adam", "SGD", "RMSprop", "Adadelta"});
   check_range("training.learning_rate", learning_rate, 0, kInf, true);
   check_range("training.differential_learning_rate", differential_learning_rate, 0, kInf, true);
-  check_min("training.batch_size", batch_size, 1);
-  check_min("training.epochs", epochs, 0);
+  check_between("training.batch_size", batch_size, 1, kMaxBatch);
+  check_between("training.epochs", epochs, 0, 10000);
   check_one_of("training.schedule", schedule, {"Cosine", "Linear", "Constant"});
   check_range("training.min_learning_rate_ratio", min_learning_rate_ratio, 0, 1);
-  check_range("training.warmup_epochs", warmup_epochs, 0, kInf);
+  check_range("training.warmup_epochs", warmup_epochs, 0, 10000);
   check_range("training.weight_decay", weight_decay, 0, kInf);
   check_range("training.gradient_clip", gradient_clip, 0, kInf);
-  check_min("training.grad_accumulation", grad_accumulation, 1);
+  check_between("training.grad_accumulation", grad_accumulation, 1, 65536);
   if (use_dora) not_supported("training.use_dora", "true", "DoRA adapters", "--set training.use_dora=false");
-  check_min("training.lora_r", lora_r, 1);
-  check_min("training.lora_alpha", lora_alpha, 1);
+  check_between("training.lora_r", lora_r, 1, 4096);
+  check_between("training.lora_alpha", lora_alpha, 1, 1 << 20);
   check_range("training.lora_dropout", lora_dropout, 0, 1, false, true);
   check_one_of("training.save_checkpoint", save_checkpoint, {"last", "best", "each_evaluation_epoch", "disable"});
-  check_range("training.evaluation_epochs", evaluation_epochs, 0, kInf, true);
+  check_range("training.evaluation_epochs", evaluation_epochs, 0, 10000, true);
 }
 
 std::vector<std::string> TrainingConfig::lora_target_module_list() const {
@@ -493,17 +499,17 @@ void AugmentationConfig::validate() const {
 
 void PredictionConfig::validate() const {
   check_one_of("prediction.metric", metric, {"Perplexity", "BLEU"});
-  check_min("prediction.min_length_inference", min_length_inference, 0);
-  check_min("prediction.max_length_inference", max_length_inference, 1);
+  check_between("prediction.min_length_inference", min_length_inference, 0, kMaxTokens);
+  check_between("prediction.max_length_inference", max_length_inference, 1, kMaxTokens);
   if (min_length_inference > max_length_inference)
     fail("prediction.min_length_inference (", min_length_inference, ") exceeds prediction.max_length_inference (",
          max_length_inference, ")");
-  check_range("prediction.max_time", max_time, 0, kInf);
-  check_min("prediction.batch_size_inference", batch_size_inference, 0);
-  check_min("prediction.num_beams", num_beams, 1);
+  check_range("prediction.max_time", max_time, 0, 86400);
+  check_between("prediction.batch_size_inference", batch_size_inference, 0, kMaxBatch);
+  check_between("prediction.num_beams", num_beams, 1, 256);
   check_range("prediction.temperature", temperature, 0, kInf);
   check_range("prediction.repetition_penalty", repetition_penalty, 0, kInf, true);
-  check_min("prediction.top_k", top_k, 0);
+  check_between("prediction.top_k", top_k, 0, 1 << 24);
   check_range("prediction.top_p", top_p, 0, 1, true);
 }
 

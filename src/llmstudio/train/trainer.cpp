@@ -19,6 +19,7 @@
 #include "llmstudio/data/dataset_columns.h"
 #include "llmstudio/data/dataset_split.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/confined_files.h"
 #include "llmstudio/io/safetensors.h"
 #include "llmstudio/model/causal_lm.h"
 #include "llmstudio/model/lora.h"
@@ -89,7 +90,16 @@ void write_checkpoint(const fs::path& dir, const io::NamedTensors& model_tensors
   io::remove_tree(old);
 }
 
+// A run started by the studio ($LLMSTUDIO_CONFINE_ROOTS set) reads only backbone files that lie under the
+// studio's allowed folders once symlinks are resolved (checked at the start and again before the final copies,
+// since the folder may change during a long run).
+void check_backbone_confined(const fs::path& backbone) {
+  const auto roots = io::confine_roots_from_env();
+  if (!roots.empty()) io::check_confined_folder(backbone, roots, "llm_backbone");
+}
+
 void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
+  check_backbone_confined(from);
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"})
     if (fs::exists(from / f)) io::write_file_atomic(to / f, io::read_file(from / f));
 }
@@ -154,6 +164,7 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
   const fs::path backbone = cfg.llm_backbone;
   LLMS_CHECK(fs::is_directory(backbone), "llm_backbone '", cfg.llm_backbone,
              "' is not a folder; expected a local Hugging Face model folder (config.json, *.safetensors, tokenizer.json)");
+  check_backbone_confined(backbone);
   auto tok = tokenizer::Tokenizer::from_path(backbone);
   auto datasets = data::prepare_datasets(dataset_spec(cfg));
   for (const auto& w : datasets.report.warnings) log.line("warning: " + w);
@@ -445,6 +456,7 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
       io::NamedTensors t;
       for (auto& [n, p] : lm.named_parameters()) t.emplace_back(n, p.detach());
       io::save_sharded(dir, t, 2ULL << 30, {{"format", "pt"}});
+      check_backbone_confined(backbone);
       io::write_file_atomic(dir / "config.json", io::read_file(backbone / "config.json"));
     }
     copy_tokenizer_files(backbone, dir);
