@@ -70,6 +70,24 @@ def test_csv_with_index_column_and_duplicate_names(llms_bin, tmp_path):
     assert ours["rows"] == pandas_cells(ref)
 
 
+# Headers whose renamed duplicates collide with names already in the header, and empty names (renamed last).
+TRICKY_HEADERS = [
+    ["a", "a", "a.1"], ["a", "a.1", "a"], ["a", "a", "a.1", "a.1"], ["a.2", "a", "a", "a"],
+    ["a.1", "a.1", "a", "a", "a.1.1"], ["x.1", "x", "x", "x.1"], ["a.2", "a.1", "a", "a", "a"],
+    ["", "b", "", "Unnamed: 0", "b"], ["Unnamed: 2", "x", ""], ["q"] * 50 + ["q.3", "q.60"],
+]
+
+
+@pytest.mark.parametrize("header", TRICKY_HEADERS, ids=lambda h: "|".join(h[:6]))
+def test_csv_duplicate_header_names_match_pandas(llms_bin, tmp_path, header):
+    path = tmp_path / "dup.csv"
+    path.write_text(",".join(header) + "\n" + ",".join(str(i) for i in range(len(header))) + "\n", encoding="utf-8")
+    ours = preview(llms_bin, path)
+    ref = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    assert ours["columns"] == list(ref.columns)
+    assert ours["rows"] == pandas_cells(ref)
+
+
 def test_jsonl_matches_pandas(llms_bin, tmp_path):
     rows = [
         {"q": 'quote " and \\ backslash', "n": 1, "f": 0.5, "b": True, "s": None},

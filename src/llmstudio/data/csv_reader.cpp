@@ -17,21 +17,17 @@ std::size_t line_of(std::string_view text, std::size_t offset) {
   return line;
 }
 
-// Names as pandas makes them: "" -> "Unnamed: <i>", repeats -> "name.1", "name.2", ...
-std::vector<std::string> header_names(std::vector<Cell> cells) {
+// Names as pandas makes them: "" -> "Unnamed: <i>", repeats -> "name.1", "name.2", ... (dedup_column_names).
+std::vector<std::string> header_names(std::vector<Cell> cells, const std::string& source) {
+  check_column_count(cells.size(), source);
   std::vector<std::string> names;
+  std::vector<std::size_t> unnamed;
+  names.reserve(cells.size());
   for (std::size_t i = 0; i < cells.size(); ++i) {
-    std::string name = cells[i] ? *cells[i] : "Unnamed: " + std::to_string(i);
-    std::string unique = name;
-    for (int k = 1;; ++k) {
-      bool taken = false;
-      for (const auto& n : names) taken = taken || n == unique;
-      if (!taken) break;
-      unique = name + "." + std::to_string(k);
-    }
-    names.push_back(unique);
+    if (!cells[i]) unnamed.push_back(i);
+    names.push_back(cells[i] ? std::move(*cells[i]) : "Unnamed: " + std::to_string(i));
   }
-  return names;
+  return dedup_column_names(std::move(names), unnamed);
 }
 
 class CsvParser {
@@ -142,7 +138,7 @@ Table parse_csv(std::string_view text, const std::string& source) {
   std::vector<Cell> cells;
   std::size_t line = 0;
   parser.next_record(cells, line);
-  Table table(header_names(std::move(cells)), source);
+  Table table(header_names(std::move(cells), source), source);
   const std::size_t width = table.num_columns();
   while (parser.next_record(cells, line)) {
     if (cells.size() != width)

@@ -90,28 +90,18 @@ Table read_parquet(const std::filesystem::path& path) {
     auto file = unwrap(arrow::io::ReadableFile::Open(source), source, "cannot open");
     auto reader = unwrap(parquet::arrow::OpenFile(file, arrow::default_memory_pool()), source,
                          "not a readable Parquet file");
+    std::shared_ptr<arrow::Schema> schema;  // the column count before reading any data
+    auto st = reader->GetSchema(&schema);
+    if (!st.ok()) fail(source, ": not a readable Parquet file: ", st.ToString());
+    check_column_count(static_cast<std::size_t>(schema->num_fields()), source);
     at = unwrap(reader->ReadTable(), source, "cannot read the Parquet data");
   } catch (const parquet::ParquetException& e) {
     fail(source, ": not a readable Parquet file: ", e.what());
   }
   std::vector<std::string> names;
   for (const auto& field : at->schema()->fields()) names.push_back(field->name());
-  Table out;
-  {
-    // Repeated names (legal in Parquet) are renamed like pandas' CSV reader does: "a", "a.1", ...
-    std::vector<std::string> unique;
-    for (const auto& n : names) {
-      std::string u = n;
-      for (int k = 1;; ++k) {
-        bool taken = false;
-        for (const auto& x : unique) taken = taken || x == u;
-        if (!taken) break;
-        u = n + "." + std::to_string(k);
-      }
-      unique.push_back(u);
-    }
-    out = Table(unique, source);
-  }
+  // Repeated names (legal in Parquet) are renamed like pandas' CSV reader does: "a", "a.1", ...
+  Table out(dedup_column_names(names), source);
   const int64_t rows = at->num_rows();
   std::vector<std::vector<Cell>> columns(names.size());
   for (std::size_t c = 0; c < names.size(); ++c) {

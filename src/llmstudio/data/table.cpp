@@ -14,16 +14,17 @@ namespace llmstudio::data {
 
 Table::Table(std::vector<std::string> column_names, std::string source)
     : names_(std::move(column_names)), columns_(names_.size()), source_(std::move(source)) {
+  check_column_count(names_.size(), source_.empty() ? "table" : source_);
+  index_.reserve(names_.size());
   for (std::size_t i = 0; i < names_.size(); ++i)
-    for (std::size_t j = 0; j < i; ++j)
-      LLMS_CHECK(names_[i] != names_[j], source_.empty() ? "table" : source_, ": duplicate column name \"",
-                 names_[i], "\"");
+    LLMS_CHECK(index_.emplace(names_[i], i).second, source_.empty() ? "table" : source_,
+               ": duplicate column name \"", names_[i], "\"");
 }
 
 std::optional<std::size_t> Table::find_column(std::string_view name) const {
-  for (std::size_t i = 0; i < names_.size(); ++i)
-    if (names_[i] == name) return i;
-  return std::nullopt;
+  auto it = index_.find(std::string(name));
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::size_t Table::column_index(std::string_view name, std::string_view what) const {
@@ -44,6 +45,8 @@ void Table::add_row(std::vector<Cell> cells) {
 
 std::size_t Table::add_column(std::string name) {
   LLMS_CHECK(!find_column(name), source_.empty() ? "table" : source_, ": duplicate column name \"", name, "\"");
+  check_column_count(names_.size() + 1, source_.empty() ? "table" : source_);
+  index_.emplace(name, names_.size());
   names_.push_back(std::move(name));
   columns_.emplace_back(rows_);
   return names_.size() - 1;
@@ -70,6 +73,53 @@ void Table::append(const Table& other) {
     for (std::size_t r = 0; r < other.rows_; ++r) columns_[c].push_back(oc ? other.columns_[*oc][r] : Cell{});
   }
   rows_ += other.rows_;
+}
+
+void check_column_count(std::size_t count, const std::string& source) {
+  if (count > kMaxColumns)
+    fail(source, ": ", count, " columns, more than the limit of ", kMaxColumns,
+         "\n  hint: a dataset needs a few text columns (prompt, answer, ...); drop the others before importing");
+}
+
+std::vector<std::string> dedup_column_names(std::vector<std::string> names, const std::vector<std::size_t>& unnamed) {
+  // Named columns first, then the unnamed ones, as pandas does so that given names are kept.
+  std::vector<char> is_unnamed(names.size(), 0);
+  for (std::size_t i : unnamed) is_unnamed.at(i) = 1;
+  std::vector<std::size_t> order;
+  order.reserve(names.size());
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (!is_unnamed[i]) order.push_back(i);
+  order.insert(order.end(), unnamed.begin(), unnamed.end());
+
+  std::unordered_map<std::string, std::size_t> present;  // the names as they are now -> how many columns have it
+  present.reserve(names.size() * 2);
+  for (const auto& n : names) ++present[n];
+  std::unordered_map<std::string, std::size_t> counts;  // pandas' counts: next suffix to try per name
+  counts.reserve(names.size() * 2);
+  const auto count_of = [&counts](const std::string& n) {
+    auto it = counts.find(n);
+    return it == counts.end() ? std::size_t{0} : it->second;
+  };
+  // Each probe either takes a free name or skips one that is in the header, and a name's counter only grows:
+  // linear overall.
+  for (std::size_t i : order) {
+    const std::string old_name = names[i];
+    std::string name = old_name;
+    std::size_t cur = count_of(name);
+    while (cur > 0) {
+      counts[old_name] = cur + 1;
+      name = old_name + "." + std::to_string(cur);
+      auto p = present.find(name);
+      cur = (p != present.end() && p->second > 0) ? cur + 1 : count_of(name);
+    }
+    if (name != old_name) {
+      --present[old_name];
+      ++present[name];
+      names[i] = name;
+    }
+    counts[name] = cur + 1;
+  }
+  return names;
 }
 
 std::string quoted_list(const std::vector<std::string>& names, std::size_t limit) {

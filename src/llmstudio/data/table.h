@@ -7,16 +7,21 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace llmstudio::data {
 
 using Cell = std::optional<std::string>;  // nullopt = missing (empty CSV cell, JSON null, Parquet null)
 
+// The most columns a table (a dataset file) may have: wider headers are refused before any work per column.
+inline constexpr std::size_t kMaxColumns = 10000;
+
 class Table {
  public:
   Table() = default;
-  // Column names must be unique (readers rename duplicates the way pandas does: "a", "a.1", ...).
+  // Column names must be unique (readers rename duplicates the way pandas does: "a", "a.1", ...) and at most
+  // kMaxColumns.
   explicit Table(std::vector<std::string> column_names, std::string source = "");
 
   const std::vector<std::string>& column_names() const { return names_; }
@@ -35,7 +40,8 @@ class Table {
 
   // Appends a row; throws if its width differs from the number of columns.
   void add_row(std::vector<Cell> cells);
-  // Appends a column filled with nulls (JSONL readers discover columns as they go).
+  // Appends a column filled with nulls (JSONL readers discover columns as they go); throws for a name already
+  // present or past kMaxColumns.
   std::size_t add_column(std::string name);
   void set_cell(std::size_t row, std::size_t column, Cell value) { columns_[column][row] = std::move(value); }
 
@@ -46,10 +52,21 @@ class Table {
 
  private:
   std::vector<std::string> names_;
+  std::unordered_map<std::string, std::size_t> index_;  // name -> column
   std::vector<std::vector<Cell>> columns_;  // column-major
   std::size_t rows_ = 0;
   std::string source_;
 };
+
+// Throws llmstudio::Error naming `source` if a file has more than kMaxColumns columns (found vs limit).
+void check_column_count(std::size_t count, const std::string& source);
+
+// Unique column names the way pandas' read_csv makes them (pandas.io.common.mangle_dupe_names): a repeated
+// name becomes "name.1", "name.2", ..., skipping a suffixed name that is in the header already (["a", "a", "a.1"]
+// -> ["a", "a.2", "a.1"]); the columns at the `unnamed` positions (empty header cells, "Unnamed: <i>") are renamed
+// after all the others. Linear in the number of names (hash maps).
+std::vector<std::string> dedup_column_names(std::vector<std::string> names,
+                                            const std::vector<std::size_t>& unnamed = {});
 
 // A comma-separated list of names, for error messages: "a", "b", "c" (at most `limit` names, then "...").
 std::string quoted_list(const std::vector<std::string>& names, std::size_t limit = 50);

@@ -10,6 +10,7 @@
 #include "llmstudio/core/error.h"
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/io/confined_files.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/io/safetensors.h"
 #include "llmstudio/model/causal_lm.h"
 #include "llmstudio/model/lora.h"
@@ -46,11 +47,7 @@ namespace {
 
 nlohmann::ordered_json read_json(const fs::path& file) {
   LLMS_CHECK(fs::exists(file), "missing ", file.string());
-  try {
-    return nlohmann::ordered_json::parse(io::read_file(file));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(file.string(), ": invalid JSON: ", e.what());
-  }
+  return io::parse_ordered_json(io::read_file(file), file.string(), io::kModelJsonMaxDepth);
 }
 
 at::ScalarType dtype_of(const std::string& name) {

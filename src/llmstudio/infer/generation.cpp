@@ -12,6 +12,7 @@
 #include "llmstudio/core/error.h"
 #include "llmstudio/platform/platform.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/infer/sampling.h"
 
 namespace llmstudio::infer {
@@ -37,12 +38,7 @@ GenerationConfig generation_defaults(const std::filesystem::path& model_dir, con
   if (config.pad_token_id) g.pad_token_id = *config.pad_token_id;
   const auto file = model_dir / "generation_config.json";
   if (!std::filesystem::exists(file)) return g;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(io::read_file(file));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(file.string(), ": invalid JSON: ", e.what());
-  }
+  const nlohmann::json j = io::parse_json(io::read_file(file), file.string(), io::kModelJsonMaxDepth);
   auto eos = j.find("eos_token_id");
   if (eos != j.end() && !eos->is_null()) {
     g.eos_token_ids.clear();

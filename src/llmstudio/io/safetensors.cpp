@@ -12,6 +12,7 @@
 
 #include "llmstudio/core/error.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/json_text.h"
 
 namespace llmstudio::io {
 namespace fs = std::filesystem;
@@ -163,12 +164,7 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const fs::path& path) {
   }
 
   c.sharded_ = true;
-  nlohmann::json index;
-  try {
-    index = nlohmann::json::parse(read_file(target));
-  } catch (const nlohmann::json::exception& e) {
-    fail("safetensors index ", target, " is not valid JSON: ", e.what());
-  }
+  const nlohmann::json index = parse_json(read_file(target), "safetensors index " + target.string(), kModelJsonMaxDepth);
   LLMS_CHECK(index.is_object(), "safetensors index ", target, " must be a JSON object");
   auto wm = index.find("weight_map");
   LLMS_CHECK(wm != index.end() && wm->is_object(), "safetensors index ", target,
@@ -180,7 +176,7 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const fs::path& path) {
   std::map<std::string, std::size_t> file_index;
   for (auto& [name, shard] : wm->items()) {
     LLMS_CHECK(shard.is_string(), "safetensors index ", target, ": weight_map['", name,
-               "'] must be a file name, found ", shard.dump());
+               "'] must be a file name, found ", json_preview(shard));
     const fs::path rel(shard.get<std::string>());
     bool escapes = rel.is_absolute() || rel.empty();
     for (const auto& part : rel) escapes = escapes || part == "..";

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/io/json_text.h"
 
 namespace llmstudio::io {
 namespace {
@@ -97,6 +98,9 @@ SafetensorsHeader parse_safetensors_header(std::span<const std::byte> file, std:
     fail(where, "header is not valid JSON: NUL byte at header offset ", static_cast<const char*>(nul) - text,
          " (NUL padding is not allowed; pad with spaces)");
   }
+  // Copying or dumping a value recurses per level: deep nesting is refused before parsing (see json_text.h).
+  if (auto at = find_json_depth_excess(std::string_view(text, n), kModelJsonMaxDepth))
+    fail(where, "header is nested deeper than the limit of ", kModelJsonMaxDepth, " levels (at header offset ", *at, ")");
   // Duplicate top-level keys would silently shadow each other: reject them.
   std::unordered_set<std::string> keys;
   std::string duplicate;

@@ -10,6 +10,7 @@
 
 #include "llmstudio/core/error.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/io/safetensors.h"
 #include "llmstudio/model/architecture.h"
 
@@ -130,12 +131,7 @@ void save_peft_adapter(const CausalLM& model, const LoraConfig& config, const st
 LoraConfig load_peft_adapter(CausalLM& model, const std::filesystem::path& dir) {
   const auto cfg_file = dir / "adapter_config.json";
   LLMS_CHECK(std::filesystem::exists(cfg_file), "no adapter_config.json in ", dir, " (expected a PEFT LoRA adapter)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(io::read_file(cfg_file));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(cfg_file.string(), ": invalid JSON: ", e.what());
-  }
+  const nlohmann::json j = io::parse_json(io::read_file(cfg_file), cfg_file.string(), io::kModelJsonMaxDepth);
   LLMS_CHECK(j.value("peft_type", "") == "LORA", cfg_file.string(), ": peft_type must be LORA, found ",
              j.value("peft_type", std::string("(none)")));
   LLMS_CHECK(!j.value("use_dora", false) && !j.value("use_rslora", false), cfg_file.string(),

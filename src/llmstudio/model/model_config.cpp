@@ -5,6 +5,7 @@
 
 #include "llmstudio/core/error.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/model/architecture.h"
 
 namespace llmstudio::model {
@@ -24,28 +25,28 @@ std::int64_t get_int(const json& j, const char* key, const std::string& src, std
     return *dflt;
   }
   LLMS_CHECK(v->is_number_integer() || (v->is_number_float() && v->get<double>() == static_cast<std::int64_t>(v->get<double>())),
-             src, ": key '", key, "' must be an integer, found ", v->dump());
+             src, ": key '", key, "' must be an integer, found ", io::json_preview(*v));
   return v->is_number_integer() ? v->get<std::int64_t>() : static_cast<std::int64_t>(v->get<double>());
 }
 
 double get_double(const json& j, const char* key, const std::string& src, double dflt) {
   const json* v = find(j, key);
   if (!v) return dflt;
-  LLMS_CHECK(v->is_number(), src, ": key '", key, "' must be a number, found ", v->dump());
+  LLMS_CHECK(v->is_number(), src, ": key '", key, "' must be a number, found ", io::json_preview(*v));
   return v->get<double>();
 }
 
 bool get_bool(const json& j, const char* key, const std::string& src, bool dflt) {
   const json* v = find(j, key);
   if (!v) return dflt;
-  LLMS_CHECK(v->is_boolean(), src, ": key '", key, "' must be true or false, found ", v->dump());
+  LLMS_CHECK(v->is_boolean(), src, ": key '", key, "' must be true or false, found ", io::json_preview(*v));
   return v->get<bool>();
 }
 
 std::string get_string(const json& j, const char* key, const std::string& src, const std::string& dflt) {
   const json* v = find(j, key);
   if (!v) return dflt;
-  LLMS_CHECK(v->is_string(), src, ": key '", key, "' must be a string, found ", v->dump());
+  LLMS_CHECK(v->is_string(), src, ": key '", key, "' must be a string, found ", io::json_preview(*v));
   return v->get<std::string>();
 }
 
@@ -58,7 +59,7 @@ RopeConfig parse_rope(const json& j, const std::string& src) {
   const json* p = params ? params : scaling;
   if (p) {
     LLMS_CHECK(p->is_object(), src, ": '", params ? "rope_parameters" : "rope_scaling", "' must be an object, found ",
-               p->dump());
+               io::json_preview(*p));
     r.theta = get_double(*p, "rope_theta", src, r.theta);
     r.type = get_string(*p, "rope_type", src, get_string(*p, "type", src, "default"));
     r.factor = get_double(*p, "factor", src, 1.0);
@@ -121,7 +122,7 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
     }
     if (types) {
       LLMS_CHECK(types->is_array() && static_cast<std::int64_t>(types->size()) == c.num_hidden_layers, src,
-                 ": 'layer_types' must list one entry per layer (", c.num_hidden_layers, "), found ", types->dump());
+                 ": 'layer_types' must list one entry per layer (", c.num_hidden_layers, "), found ", io::json_preview(*types));
       for (size_t i = 0; i < types->size(); ++i) {
         std::string t = (*types)[i].is_string() ? (*types)[i].get<std::string>() : "";
         LLMS_CHECK(t == "full_attention" || t == "sliding_attention", src, ": layer_types[", i, "] is '", t,
@@ -138,7 +139,7 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
   if (const json* eos = find(j, "eos_token_id")) {
     if (eos->is_array()) {
       for (const auto& e : *eos) {
-        LLMS_CHECK(e.is_number_integer(), src, ": 'eos_token_id' entries must be integers, found ", eos->dump());
+        LLMS_CHECK(e.is_number_integer(), src, ": 'eos_token_id' entries must be integers, found ", io::json_preview(*eos));
         c.eos_token_ids.push_back(e.get<std::int64_t>());
       }
     } else {
@@ -199,12 +200,7 @@ ModelConfig load_model_config(const std::filesystem::path& path) {
   std::filesystem::path file = std::filesystem::is_directory(path) ? path / "config.json" : path;
   LLMS_CHECK(std::filesystem::exists(file), "no config.json in ", path,
              "; expected a Hugging Face model folder (config.json + *.safetensors)");
-  json j;
-  try {
-    j = json::parse(io::read_file(file));
-  } catch (const json::parse_error& e) {
-    fail(file.string(), ": invalid JSON: ", e.what());
-  }
+  const json j = io::parse_json(io::read_file(file), file.string(), io::kModelJsonMaxDepth);
   return parse_model_config(j, file.string());
 }
 

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <set>
 
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/server/api_error.h"
 
 namespace llmstudio::server {
@@ -166,14 +167,14 @@ train::ExperimentConfig config_from_request(const json& sections, const ManagedK
   if (sections.is_object()) {
     for (const auto& [section, keys] : sections.items()) {
       if (!keys.is_object())
-        api_fail(400, "config.", section, ": expected an object of keys, got ", keys.dump());
+        api_fail(400, "config.", section, ": expected an object of keys, got ", io::json_preview(keys));
       for (const auto& [key, value] : keys.items()) {
         const std::string full = section + "." + key;
         const bool managed_key = kManaged.count(full) &&
                                  !(value.is_string() && (value == "" || value == "None") && full != "dataset.train_dataframe");
         if (managed_key) api_fail(400, "config key ", full, " is set by the studio (use dataset_id / llm_backbone)");
         if (value.is_null() || value.is_object())
-          api_fail(400, "config key ", full, ": invalid value ", value.dump(), "; expected a number, string, bool or list");
+          api_fail(400, "config key ", full, ": invalid value ", io::json_preview(value), "; expected a number, string, bool or list");
         root[section][key] = value;
       }
     }

@@ -8,9 +8,13 @@
 #include <random>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/io/json_text.h"
 
 namespace llmstudio::server {
 namespace {
+
+// Stored documents are built from request bodies (nested at most io::kJsonMaxDepth) plus a few levels.
+constexpr int kDocMaxDepth = io::kJsonMaxDepth + 8;
 
 // A prepared statement that finalizes itself.
 class Statement {
@@ -106,7 +110,7 @@ std::optional<nlohmann::json> ExperimentStore::get(const char* table, const std:
   Statement st(db_, sql.c_str(), file_.string());
   st.bind(1, id);
   if (st.step(file_.string()) != SQLITE_ROW) return std::nullopt;
-  return nlohmann::json::parse(st.text(0));
+  return io::parse_json(st.text(0), file_.string() + " (" + table + " " + id + ")", kDocMaxDepth);
 }
 
 std::vector<nlohmann::json> ExperimentStore::list(const char* table) {
@@ -114,7 +118,8 @@ std::vector<nlohmann::json> ExperimentStore::list(const char* table) {
   const std::string sql = std::string("SELECT doc FROM ") + table + " ORDER BY created_at, rowid";
   Statement st(db_, sql.c_str(), file_.string());
   std::vector<nlohmann::json> out;
-  while (st.step(file_.string()) == SQLITE_ROW) out.push_back(nlohmann::json::parse(st.text(0)));
+  while (st.step(file_.string()) == SQLITE_ROW)
+    out.push_back(io::parse_json(st.text(0), file_.string() + " (" + table + ")", kDocMaxDepth));
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include "llmstudio/data/dataset_reader.h"
 #include "llmstudio/infer/export.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/platform/platform.h"
 #include "llmstudio/server/api_error.h"
 #include "llmstudio/server/config_schema.h"
@@ -164,7 +165,7 @@ json StudioApi::models() {
       if (!weights || !seen.insert(it->path().string()).second) continue;
       std::string arch;
       try {
-        auto c = json::parse(io::read_file(it->path() / "config.json"));
+        auto c = io::parse_json(io::read_file(it->path() / "config.json"), "config.json", io::kModelJsonMaxDepth);
         if (c.contains("architectures") && c["architectures"].is_array() && !c["architectures"].empty())
           arch = c["architectures"][0].get<std::string>();
         else arch = c.value("model_type", "");
@@ -217,8 +218,8 @@ json StudioApi::metrics(const json& doc) const {
   std::ifstream in(fs::path(doc.value("dir", "")) / "metrics.jsonl");
   std::string line;
   while (std::getline(in, line)) {
-    auto m = json::parse(line, nullptr, false);
-    if (!m.is_discarded() && m.is_object()) out.push_back(std::move(m));
+    auto m = io::try_parse_json(line);
+    if (m && m->is_object()) out.push_back(std::move(*m));
   }
   return out;
 }
@@ -278,8 +279,8 @@ void StudioApi::events(const std::string& id, httplib::Response& res) {
       st->metrics_off = next;
       for (std::size_t pos = 0; pos < m.size();) {
         auto nl = m.find('\n', pos);
-        auto j = json::parse(m.substr(pos, nl - pos), nullptr, false);
-        if (!j.is_discarded() && !send("metric", j)) return false;
+        auto j = io::try_parse_json(std::string_view(m).substr(pos, nl - pos));
+        if (j && !send("metric", *j)) return false;
         pos = nl + 1;
       }
       const std::string log = read_chunk(dir.string() + ".console.log", st->log_off, 1 << 20, next);

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <exception>
 
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/server/api_error.h"
 
 namespace llmstudio::server {
@@ -83,8 +84,12 @@ json parse_json_body(const httplib::Request& req, std::uint64_t max_bytes) {
   if (req.body.size() > max_bytes)
     api_fail(413, "request body of ", req.body.size(), " bytes is larger than the limit of ", max_bytes, " bytes");
   if (req.body.empty()) return json::object();
-  json j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded()) api_fail(400, "request body is not valid JSON");
+  json j;
+  try {
+    j = io::parse_json(req.body, "request body");  // nesting limited: deep values would overflow the stack
+  } catch (const Error& e) {
+    api_fail(400, e.what());
+  }
   if (!j.is_object()) api_fail(400, "request body must be a JSON object, got ", j.type_name());
   return j;
 }
@@ -92,28 +97,28 @@ json parse_json_body(const httplib::Request& req, std::uint64_t max_bytes) {
 std::string json_string(const json& body, const char* key, const std::string& fallback) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_string()) api_fail(400, key, ": expected a string, got ", it->dump());
+  if (!it->is_string()) api_fail(400, key, ": expected a string, got ", io::json_preview(*it));
   return it->get<std::string>();
 }
 
 std::int64_t json_int(const json& body, const char* key, std::int64_t fallback) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer()) api_fail(400, key, ": expected an integer, got ", it->dump());
+  if (!it->is_number_integer()) api_fail(400, key, ": expected an integer, got ", io::json_preview(*it));
   return it->get<std::int64_t>();
 }
 
 double json_number(const json& body, const char* key, double fallback) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_number()) api_fail(400, key, ": expected a number, got ", it->dump());
+  if (!it->is_number()) api_fail(400, key, ": expected a number, got ", io::json_preview(*it));
   return it->get<double>();
 }
 
 bool json_bool(const json& body, const char* key, bool fallback) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) api_fail(400, key, ": expected true or false, got ", it->dump());
+  if (!it->is_boolean()) api_fail(400, key, ": expected true or false, got ", io::json_preview(*it));
   return it->get<bool>();
 }
 

@@ -18,6 +18,7 @@ extern char** environ;
 
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/io/confined_files.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/server/api_error.h"
 
 namespace llmstudio::server {
@@ -93,8 +94,9 @@ json read_progress(const fs::path& dir) {
       while (end > 0) {
         auto start = tail.rfind('\n', end - 1);
         const std::size_t b = start == std::string::npos ? 0 : start + 1;
-        auto m = json::parse(tail.substr(b, end - b), nullptr, false);
-        if (!m.is_discarded() && m.is_object() && m.value("type", "") == "train") {
+        const auto parsed = io::try_parse_json(std::string_view(tail).substr(b, end - b));
+        const json m = parsed ? *parsed : json();
+        if (m.is_object() && m.value("type", "") == "train") {
           p["epoch"] = m.value("epoch", 0.0);
           p["loss"] = m.contains("loss") ? m["loss"] : json(nullptr);
           p["tokens_per_s"] = m.contains("tokens_per_s") ? m["tokens_per_s"] : json(nullptr);

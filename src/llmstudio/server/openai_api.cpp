@@ -10,6 +10,7 @@
 
 #include "llmstudio/infer/generation.h"
 #include "llmstudio/infer/text_generation.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/model/causal_lm.h"
 #include "llmstudio/platform/process_limits.h"
 #include "llmstudio/server/api_error.h"
@@ -65,11 +66,11 @@ Request parse_common(const json& body, std::int64_t limit) {
       r.stop.push_back(st.get<std::string>());
     } else if (st.is_array() && st.size() <= 4) {
       for (const auto& s : st) {
-        if (!s.is_string()) api_fail(400, "stop: expected a string or a list of up to 4 strings, got ", st.dump());
+        if (!s.is_string()) api_fail(400, "stop: expected a string or a list of up to 4 strings, got ", io::json_preview(st));
         r.stop.push_back(s.get<std::string>());
       }
     } else {
-      api_fail(400, "stop: expected a string or a list of up to 4 strings, got ", st.dump());
+      api_fail(400, "stop: expected a string or a list of up to 4 strings, got ", io::json_preview(st));
     }
     std::erase_if(r.stop, [](const std::string& s) { return s.empty(); });
   }
@@ -83,7 +84,7 @@ infer::Conversation parse_messages(const json& body) {
   infer::Conversation conv;
   bool seen_turn = false;
   for (const auto& m : *it) {
-    if (!m.is_object()) api_fail(400, "messages: each message must be an object, got ", m.dump());
+    if (!m.is_object()) api_fail(400, "messages: each message must be an object, got ", io::json_preview(m));
     const std::string role = json_string(m, "role");
     const std::string content = json_string(m, "content");
     if (role == "system" || role == "developer") {

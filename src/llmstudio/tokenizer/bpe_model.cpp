@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/tokenizer/json_util.h"
 #include "llmstudio/tokenizer/unicode.h"
 
@@ -149,7 +150,7 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& file) {
       a = m[0].get<std::string>();
       b = m[1].get<std::string>();
     } else {
-      fail(where, ": merge ", rank + 1, " must be a string \"a b\" or a pair [\"a\", \"b\"], found ", m.dump());
+      fail(where, ": merge ", rank + 1, " must be a string \"a b\" or a pair [\"a\", \"b\"], found ", io::json_preview(m));
     }
     int32_t ida = lookup(a, rank), idb = lookup(b, rank);
     LLMS_CHECK(b.size() >= prefix_.size(), where, ": merge ", rank + 1, " right token \"", b,

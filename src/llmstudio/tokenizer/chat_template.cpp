@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/tokenizer/jinja_interpreter.h"
 #include "llmstudio/tokenizer/jinja_value.h"
 
@@ -20,7 +21,7 @@ json normalize_messages(const json& messages) {
   json out = json::array();
   std::size_t i = 0;
   for (const auto& m : messages) {
-    LLMS_CHECK(m.is_object(), "chat message ", i, " must be a JSON object, got ", m.type_name(), ": ", m.dump());
+    LLMS_CHECK(m.is_object(), "chat message ", i, " must be a JSON object, got ", m.type_name(), ": ", io::json_preview(m));
     json msg = json::object();
     for (auto it = m.begin(); it != m.end(); ++it)
       if (!it.value().is_null()) msg[it.key()] = it.value();
@@ -56,11 +57,7 @@ std::string read_file(const std::filesystem::path& p) {
 }
 
 json read_json(const std::filesystem::path& p) {
-  try {
-    return json::parse(read_file(p));
-  } catch (const json::parse_error& e) {
-    fail(p.string(), ": invalid JSON: ", e.what());
-  }
+  return io::parse_json(read_file(p), p.string(), io::kModelJsonMaxDepth);
 }
 
 std::optional<std::string> token_string(const json& v) {
@@ -157,7 +154,7 @@ ChatTemplateConfig load_chat_template_config(const std::filesystem::path& dir, c
   std::string names;
   for (const auto& entry : ct) {
     LLMS_CHECK(entry.is_object() && entry.contains("name") && entry.contains("template"), config_path.string(),
-               ": each 'chat_template' list entry needs 'name' and 'template', got ", entry.dump());
+               ": each 'chat_template' list entry needs 'name' and 'template', got ", io::json_preview(entry));
     std::string name = entry["name"].get<std::string>();
     if (name == template_name) {
       out.chat_template = entry["template"].get<std::string>();

@@ -1,6 +1,7 @@
 // Post-processor implementations and their JSON factory (see post_processors.h).
 #include "llmstudio/tokenizer/post_processors.h"
 
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/tokenizer/json_util.h"
 
 namespace llmstudio::tokenizer {
@@ -93,7 +94,7 @@ std::unique_ptr<PostProcessor> make_template(const json& j, const std::string& w
       } else if (it.contains("SpecialToken")) {
         items.push_back({false, special_ids(json_util::get_string(it["SpecialToken"], "id", where))});
       } else {
-        fail(where, ": template item must be {\"Sequence\": ...} or {\"SpecialToken\": ...}, found ", it.dump());
+        fail(where, ": template item must be {\"Sequence\": ...} or {\"SpecialToken\": ...}, found ", io::json_preview(it));
       }
     }
   }
@@ -104,7 +105,7 @@ std::unique_ptr<PostProcessor> make_template(const json& j, const std::string& w
 int32_t pair_id(const json& j, const char* key, const std::string& where) {
   const json& p = json_util::require(j, key, where);
   LLMS_CHECK(p.is_array() && p.size() == 2 && p[1].is_number_integer(), where, ": \"", key,
-             "\" must be [token, id], found ", p.dump());
+             "\" must be [token, id], found ", io::json_preview(p));
   return p[1].get<int32_t>();
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/tokenizer/unicode.h"
 
 namespace llmstudio::tokenizer {
@@ -52,9 +53,9 @@ Regex Regex::literal(std::string_view literal, const std::string& context) {
 
 Regex pattern_from_json(const nlohmann::json& pattern, const std::string& context) {
   LLMS_CHECK(pattern.is_object() && pattern.size() == 1, context,
-             ": pattern must be {\"String\": ...} or {\"Regex\": ...}, found ", pattern.dump());
+             ": pattern must be {\"String\": ...} or {\"Regex\": ...}, found ", io::json_preview(pattern));
   auto it = pattern.begin();
-  LLMS_CHECK(it.value().is_string(), context, ": pattern value must be a string, found ", pattern.dump());
+  LLMS_CHECK(it.value().is_string(), context, ": pattern value must be a string, found ", io::json_preview(pattern));
   if (it.key() == "String") return Regex::literal(it.value().get<std::string>(), context);
   if (it.key() == "Regex") return Regex(it.value().get<std::string>(), context);
   fail(context, ": unknown pattern kind \"", it.key(), "\" (expected String or Regex)");

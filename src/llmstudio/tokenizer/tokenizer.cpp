@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/tokenizer/added_tokens.h"
 #include "llmstudio/tokenizer/bpe_model.h"
 #include "llmstudio/tokenizer/decoders.h"
@@ -55,11 +56,7 @@ std::string read_file(const std::filesystem::path& p) {
 }
 
 json parse_json(std::string_view text, const std::string& source) {
-  try {
-    return json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    fail(source, ": invalid JSON: ", e.what());
-  }
+  return io::parse_json(text, source, io::kModelJsonMaxDepth);
 }
 
 // A special token in tokenizer_config.json: "text", {"content": "text", ...} or null.
@@ -81,7 +78,7 @@ std::vector<AddedToken> parse_added_tokens(const json& root, const std::string& 
     LLMS_CHECK(t.is_object(), where, " must be an object, found ", t.type_name());
     AddedToken a;
     a.id = static_cast<int32_t>(json_util::get_int_or(t, "id", -1, where));
-    LLMS_CHECK(a.id >= 0, where, " ", t.dump(), ": missing or negative \"id\"");
+    LLMS_CHECK(a.id >= 0, where, " ", io::json_preview(t), ": missing or negative \"id\"");
     a.content = json_util::get_string(t, "content", where);
     LLMS_CHECK(!a.content.empty(), where, " id ", a.id, ": empty \"content\"");
     a.single_word = json_util::get_bool_or(t, "single_word", false, where);
