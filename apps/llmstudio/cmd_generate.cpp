@@ -14,6 +14,7 @@
 #include "llmstudio/infer/prediction_io.h"
 #include "llmstudio/infer/text_generation.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/json_text.h"
 
 namespace llmstudio::cli {
 namespace {
@@ -47,12 +48,7 @@ std::vector<std::int64_t> parse_ids(const std::string& text, const std::string& 
 }
 
 std::vector<std::vector<std::int64_t>> read_id_prompts(const std::string& file) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(io::read_file(file));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(file, ": invalid JSON: ", e.what());
-  }
+  const nlohmann::json j = io::parse_json(io::read_file(file), file);
   LLMS_CHECK(j.is_object() && j.contains("prompts") && j["prompts"].is_array(), file,
              ": expected {\"prompts\": [[ids...], ...]}");
   std::vector<std::vector<std::int64_t>> prompts;

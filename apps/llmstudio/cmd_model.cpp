@@ -9,6 +9,7 @@
 #include "command.h"
 #include "llmstudio/core/error.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/io/safetensors.h"
 #include "llmstudio/model/causal_lm.h"
 #include "llmstudio/model/model_info.h"
@@ -62,12 +63,7 @@ std::pair<at::Tensor, at::Tensor> read_batch(const ForwardOptions& o) {
     return at::tensor(flat, at::kLong).view({static_cast<std::int64_t>(rows.size()), T});
   };
   if (!o.input.empty()) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(io::read_file(o.input));
-    } catch (const nlohmann::json::parse_error& e) {
-      fail(o.input, ": invalid JSON: ", e.what());
-    }
+    nlohmann::json j = io::parse_json(io::read_file(o.input), o.input);
     LLMS_CHECK(j.is_object() && j.contains("input_ids"), o.input, ": expected an object with \"input_ids\"");
     at::Tensor ids = to_tensor(j["input_ids"], "input_ids");
     at::Tensor mask;

@@ -11,6 +11,7 @@
 
 #include "command.h"
 #include "llmstudio/core/error.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/tokenizer/chat_template.h"
 
 namespace llmstudio::cli {
@@ -39,11 +40,7 @@ std::string read_text(const std::string& path) {
 }
 
 json read_json_file(const std::string& path) {
-  try {
-    return json::parse(read_text(path));
-  } catch (const json::parse_error& e) {
-    fail(path, ": invalid JSON: ", e.what());
-  }
+  return io::parse_json(read_text(path), path);
 }
 
 // A case: the messages plus per-case overrides of the template source, add_generation_prompt, tools and extra

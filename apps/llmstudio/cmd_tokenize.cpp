@@ -10,6 +10,7 @@
 
 #include "command.h"
 #include "llmstudio/core/error.h"
+#include "llmstudio/io/json_text.h"
 #include "llmstudio/tokenizer/tokenizer.h"
 
 namespace llmstudio::cli {
@@ -42,12 +43,7 @@ std::string dump(const json& j, bool ascii = true) { return j.dump(-1, ' ', asci
 
 // One JSONL input line: a JSON string, {"text": "..."} or {"hex": "<bytes in hex>"} (for invalid UTF-8).
 std::string line_text(const std::string& line, std::size_t lineno, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(line);
-  } catch (const json::exception& e) {
-    fail(source, ":", lineno, ": invalid JSON: ", e.what());
-  }
+  const json j = io::parse_json(line, source + ":" + std::to_string(lineno));
   if (j.is_string()) return j.get<std::string>();
   if (j.is_object() && j.contains("text") && j["text"].is_string()) return j["text"].get<std::string>();
   if (j.is_object() && j.contains("hex") && j["hex"].is_string()) {
