@@ -480,6 +480,7 @@ void StudioApi::add_routes(httplib::Server& server, RouteMethods& methods) {
     // httplib asks for [offset, offset + length): the whole archive, or the one requested range (206).
     res.set_content_provider(static_cast<std::size_t>(tar->size()), "application/x-tar",
                              [tar](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                               if (offset >= tar->size()) return false;  // never a call that writes nothing
                                return tar->write_range(offset, length,
                                                        [&](const char* d, std::size_t n) { return sink.write(d, n); });
                              });

@@ -238,6 +238,12 @@ HttpServer::HttpServer(TransportLimits limits) : limits_(std::move(limits)), ran
   new_task_queue = [max] { return new OnDemandThreads(max); };
 }
 
+bool HttpServer::bind(const std::string& host, int port) {
+  if (!bind_to_port(host, port)) return false;
+  ::listen(svr_sock_, 256);  // a second listen() on a listening socket only changes its backlog
+  return true;
+}
+
 bool HttpServer::process_and_close_socket(socket_t sock) {
   const auto seconds = [](time_t s, time_t us) { return milliseconds(s * 1000 + us / 1000); };
   DeadlineStream strm(sock, svr_sock_, seconds(read_timeout_sec_, read_timeout_usec_),

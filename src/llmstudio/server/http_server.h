@@ -31,6 +31,8 @@ struct TransportLimits {
 class HttpServer : public httplib::Server {
  public:
   explicit HttpServer(TransportLimits limits = {});
+  // bind_to_port with a listen backlog of 256 (httplib's is 5: a burst of connections would wait for SYN retries).
+  bool bind(const std::string& host, int port);
 
  private:
   bool process_and_close_socket(socket_t sock) override;

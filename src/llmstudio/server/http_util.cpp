@@ -190,11 +190,15 @@ void note_openai_routes(RouteMethods& methods) {
 
 bool refuse_unsatisfiable_range(const httplib::Request& req, httplib::Response& res, std::uint64_t size) {
   if (req.ranges.size() != 1) return false;
-  const auto [first, last] = req.ranges[0];
-  const bool ok = first >= 0 ? static_cast<std::uint64_t>(first) < size && (last < 0 || last >= first)
-                             : last > 0 && size > 0;  // "-N": the last N bytes
-  if (ok) return false;
-  send_error(res, 416, "range " + req.get_header_value("Range") + " is outside the " + std::to_string(size) + " bytes");
+  auto& [first, last] = const_cast<httplib::Request&>(req).ranges[0];  // process_request's own, non-const object
+  const auto n = static_cast<ssize_t>(size);
+  const bool ok = first >= 0 ? first < n && (last < 0 || last >= first) : last > 0 && n > 0;  // "-N": the last N
+  if (ok) {
+    if (last >= n) last = n - 1;  // httplib would announce (and ask the provider for) bytes past the end
+    return false;
+  }
+  send_error(res, 416, "range " + req.get_header_value("Range").substr(0, 100) + " is outside the " +
+                           std::to_string(size) + " bytes");
   res.set_header("Content-Range", "bytes */" + std::to_string(size));
   return true;
 }

@@ -88,7 +88,8 @@ class Routes {
 void note_openai_routes(RouteMethods& methods);
 
 // A single Range on a body of `size` bytes that cannot be served: sets 416 with Content-Range: bytes */size and
-// returns true. A satisfiable range (or none) returns false and leaves `res` alone.
+// returns true. A satisfiable range (or none) returns false and leaves `res` alone; a range ending past the body is
+// cut to its last byte (httplib would otherwise announce and ask a content provider for bytes past the end).
 bool refuse_unsatisfiable_range(const httplib::Request& req, httplib::Response& res, std::uint64_t size);
 
 }  // namespace llmstudio::server

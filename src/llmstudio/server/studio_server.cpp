@@ -78,8 +78,8 @@ HttpGuards guards_for(const ListenOptions& l) {
   return g;
 }
 
-void listen_or_fail(httplib::Server& svr, const ListenOptions& l, const std::string& what) {
-  if (!svr.bind_to_port(l.host, l.port))
+void listen_or_fail(HttpServer& svr, const ListenOptions& l, const std::string& what) {
+  if (!svr.bind(l.host, l.port))
     fail("cannot listen on ", l.host, ":", l.port, " (address in use or not available)\n  hint: pick another --port");
   std::cout << what << " listening on http://" << (l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host)
             << ":" << l.port << "/" << (l.token.empty() ? "" : "  (access token required)") << std::endl;
