@@ -160,7 +160,7 @@ class FuzzServer : public httplib::Server {
 
   void serve(std::string_view input) {
     MemoryStream strm(input);
-    const std::regex range_paths(kRangePaths);
+    static const std::regex range_paths(kRangePaths);
     for (int i = 0; i < 8 && !strm.done(); ++i) {
       bool closed = false;
       const bool ok = process_request(strm, false, closed,

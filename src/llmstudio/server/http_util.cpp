@@ -142,20 +142,35 @@ ReaderHandler guarded(ReaderHandler h) {
 }
 
 void RouteMethods::add(const std::string& method, const std::string& pattern) {
-  routes_.emplace_back(method, std::regex(pattern));
+  const bool literal = pattern.find_first_of("()[]{}*+?.\\|^$") == std::string::npos;
+  routes_.push_back({method, pattern, std::regex(pattern), literal});
+}
+
+bool RouteMethods::literal_path(const std::string& path) const {
+  return std::any_of(routes_.begin(), routes_.end(), [&](const Route& r) { return r.literal && r.pattern == path; });
 }
 
 std::string RouteMethods::allowed(const std::string& path) const {
+  const bool literal = literal_path(path);
   std::vector<std::string> methods;
-  for (const auto& [method, re] : routes_)
-    if (std::regex_match(path, re) && std::find(methods.begin(), methods.end(), method) == methods.end()) {
-      methods.push_back(method);
-      if (method == "GET") methods.push_back("HEAD");
-    }
+  for (const auto& r : routes_) {
+    if ((literal ? !(r.literal && r.pattern == path) : !std::regex_match(path, r.re)) ||
+        std::find(methods.begin(), methods.end(), r.method) != methods.end())
+      continue;
+    methods.push_back(r.method);
+    if (r.method == "GET") methods.push_back("HEAD");
+  }
   std::sort(methods.begin(), methods.end());
   std::string out;
   for (const auto& m : methods) out += (out.empty() ? "" : ", ") + m;
   return out;
+}
+
+bool RouteMethods::literal_path_allows(const std::string& path, const std::string& method) const {
+  if (!literal_path(path)) return true;
+  const std::string m = method == "HEAD" ? "GET" : method;
+  return std::any_of(routes_.begin(), routes_.end(),
+                     [&](const Route& r) { return r.literal && r.pattern == path && r.method == m; });
 }
 
 Routes& Routes::Get(const std::string& pattern, Handler h) {
@@ -281,6 +296,8 @@ void end_connection_if_body_unread(const httplib::Request& req, httplib::Respons
   close_connection_after_response();
 }
 
+bool reads_body(const std::string& m) { return m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE"; }
+
 bool standard_method(const std::string& m) {
   return m == "GET" || m == "HEAD" || m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE" || m == "OPTIONS";
 }
@@ -296,6 +313,8 @@ void install_guards(httplib::Server& svr, const HttpGuards& g) {
       end_connection_if_body_unread(req, res);
       return httplib::Server::HandlerResponse::Handled;
     }
+    // httplib reads bodies of POST/PUT/PATCH/DELETE only: another method's body would be parsed as the next request.
+    if (!reads_body(req.method)) end_connection_if_body_unread(req, res);
     // CORS for the --allow-origin web apps (the studio's own UI is same-origin and needs none).
     const std::string origin = req.get_header_value("Origin");
     if (!origin.empty() && listed(g.origin.allowed_origins, origin)) {
@@ -309,6 +328,13 @@ void install_guards(httplib::Server& svr, const HttpGuards& g) {
         return httplib::Server::HandlerResponse::Handled;
       }
     }
+    if (g.routes && !g.routes->literal_path_allows(req.path, req.method)) {
+      const std::string allow = g.routes->allowed(req.path);
+      res.set_header("Allow", allow);
+      send_error(res, 405, "method " + req.method + " is not allowed on " + req.path + "; allowed: " + allow);
+      end_connection_if_body_unread(req, res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // Expect: 100-continue: the same checks answer before the client sends its body.
@@ -321,15 +347,21 @@ void install_guards(httplib::Server& svr, const HttpGuards& g) {
     // An error body is never cut to a Range (the request object is process_request's own, not const).
     const_cast<httplib::Request&>(req).ranges.clear();
     if (!res.body.empty() || res.content_length_ > 0 || res.content_provider_) return;
+    // httplib refuses a method it does not know (QUERY, FOO) in the request line, before reading the headers and
+    // setting req.path: answer for the target's path and end the connection (the headers are still unread).
     const bool unknown_method = res.status == 400 && !req.method.empty() && !standard_method(req.method);
+    if (unknown_method || (res.status == 400 && req.path.empty())) {  // any request line httplib refused
+      res.set_header("Connection", "close");
+      close_connection_after_response();
+    }
     if (res.status == 404 || unknown_method) {
-      if (unknown_method) end_connection_if_body_unread(req, res);
-      if (const std::string allow = routes ? routes->allowed(req.path) : ""; !allow.empty()) {
+      const std::string path = unknown_method ? req.target.substr(0, req.target.find_first_of("?#")) : req.path;
+      if (const std::string allow = routes ? routes->allowed(path) : ""; !allow.empty()) {
         res.set_header("Allow", allow);
-        return send_error(res, 405, "method " + req.method.substr(0, 20) + " is not allowed on " + req.path +
+        return send_error(res, 405, "method " + req.method.substr(0, 20) + " is not allowed on " + path +
                                         "; allowed: " + allow);
       }
-      return send_error(res, 404, "no route " + req.method.substr(0, 20) + " " + req.path);
+      return send_error(res, 404, "no route " + req.method.substr(0, 20) + " " + path);
     }
     send_error(res, res.status, status_text(res.status));
   });

@@ -24,14 +24,24 @@ namespace llmstudio::server {
 
 // Which methods each route pattern answers, so that a known path asked with another method is a 405 with an
 // Allow header rather than a 404. Filled while routes are registered (Routes below), before the server listens.
+// A literal route (no regex) owns its path: POST /api/datasets/import makes GET /api/datasets/import a 405, not a
+// request for the dataset with id "import".
 class RouteMethods {
  public:
   void add(const std::string& method, const std::string& pattern);
   // "GET, HEAD, POST" for a path some route matches; "" for an unknown path.
   std::string allowed(const std::string& path) const;
+  // For a path that a literal route names: whether `method` is one of its methods (HEAD with GET); else true.
+  bool literal_path_allows(const std::string& path, const std::string& method) const;
 
  private:
-  std::vector<std::pair<std::string, std::regex>> routes_;
+  struct Route {
+    std::string method, pattern;
+    std::regex re;
+    bool literal;
+  };
+  std::vector<Route> routes_;
+  bool literal_path(const std::string& path) const;
 };
 
 struct HttpGuards {
