@@ -28,7 +28,7 @@ void setup_ui(CLI::App& app) {
   cmd->add_option("--allowed-host", o->allowed_hosts,
                   "Extra name the server may be reached as, \"name\" or \"name:port\" (repeatable). Every request's Host "
                   "header must name this server: localhost, 127.x.y.z or [::1] with --port, the --host address, any IP "
-                  "address when --host is 0.0.0.0 or ::, or an --allowed-host; else 403 (against DNS rebinding)");
+                  "address and port when --host is 0.0.0.0 or ::, or an --allowed-host; else 403 (against DNS rebinding)");
   cmd->add_option("--allow-origin", o->allow_origins,
                   "Web app origin, e.g. http://localhost:5173, allowed to send POST/DELETE requests (repeatable; CORS "
                   "headers are sent to it). Other cross-origin POST/DELETE get 403, and request bodies must be "

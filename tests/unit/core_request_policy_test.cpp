@@ -51,6 +51,7 @@ TEST(RequestPolicy, HostMustNameThisServer) {
   OriginPolicy wild{"0.0.0.0", 10101, {}, {}};  // any IP literal (no DNS name can rebind to one), no other names
   EXPECT_EQ(check_request(wild, {"GET", "10.1.2.3:10101", "", std::nullopt, false}).status, 0);
   EXPECT_EQ(check_request(wild, {"GET", "[fe80::1]:10101", "", std::nullopt, false}).status, 0);
+  EXPECT_EQ(check_request(wild, {"GET", "127.0.0.1:8080", "", std::nullopt, false}).status, 0);  // docker -p 8080:10101
   EXPECT_EQ(check_request(wild, {"GET", "myhost:10101", "", std::nullopt, false}).status, 403);
   OriginPolicy named{"myhost.lan", 10101, {}, {}};
   EXPECT_EQ(check_request(named, {"GET", "MyHost.lan:10101", "", std::nullopt, false}).status, 0);

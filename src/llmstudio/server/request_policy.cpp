@@ -83,7 +83,10 @@ bool listed_origin(std::string_view origin, const std::vector<std::string>& allo
   });
 }
 
-bool port_ok(const OriginPolicy& p, const HostPort& hp) { return p.port == 0 || hp.port.value_or(80) == p.port; }
+// Bound to a wildcard address (a container, a LAN server), the port clients see may be remapped (docker -p 8080:10101).
+bool port_ok(const OriginPolicy& p, const HostPort& hp) {
+  return p.port == 0 || is_wildcard(p.bound_host) || hp.port.value_or(80) == p.port;
+}
 
 bool host_allowed(const OriginPolicy& p, const HostPort& hp) {
   if (is_loopback_host(hp.name) || hp.name == host_form(p.bound_host) || (is_wildcard(p.bound_host) && is_ip_literal(hp.name)))

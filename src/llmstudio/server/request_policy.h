@@ -1,9 +1,9 @@
 // The request policy of the studio and `llmstudio serve` against cross-site request forgery and DNS rebinding,
 // as pure functions of a request's method and headers (no httplib, so unit tests and fuzzers link it alone):
 //  - every request names this server in its Host header: a loopback name (localhost, a 127.x.y.z literal,
-//    [::1]) or the bound address, with the bound port; any IP literal when bound to a wildcard address (0.0.0.0,
-//    ::), since a rebound DNS name can never produce one; or a name given with --allowed-host ("name" any port,
-//    "name:port" that port). Else 403.
+//    [::1]) or the bound address, with the bound port; when bound to a wildcard address (0.0.0.0, ::), also any
+//    IP literal, since a rebound DNS name can never produce one, and with any port (a container's port may be
+//    remapped); or a name given with --allowed-host ("name" any port, "name:port" that port). Else 403.
 //  - state-changing methods (POST, PUT, PATCH, DELETE) carry an Origin that is absent (not a browser), this
 //    server's own (http(s)://<the accepted Host>) or one given with --allow-origin; else 403. With a body, their
 //    Content-Type is application/json or multipart/form-data (the types a cross-site form or a "simple" fetch
