@@ -23,7 +23,9 @@ void setup_ui(CLI::App& app) {
   cmd->add_option("--port", o->port, "Port")->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir, "Studio data folder: database, datasets, experiments (default ~/.llmstudio)");
   cmd->add_option("--allow-path", o->allow, "Folder the API may read models and dataset imports from (repeatable)");
-  cmd->add_option("--auth-token", o->token, "Access token required on /api and /v1 as Authorization: Bearer (?token= only on event streams and .tar downloads; default: $LLMSTUDIO_TOKEN)");
+  cmd->add_option("--auth-token", o->token,
+                  "Access token required on /api and /v1 as Authorization: Bearer (?token= only on event streams and "
+                  ".tar downloads; default: $LLMSTUDIO_TOKEN)");
   cmd->add_option("--max-upload-mb", o->max_upload_mb, "Largest dataset upload in MiB")->capture_default_str();
   cmd->add_option("--allowed-host", o->allowed_hosts,
                   "Extra name the server may be reached as, \"name\" or \"name:port\" (repeatable). Every request's Host "

@@ -37,7 +37,8 @@ def studio(llms_bin, allowed, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def locked(llms_bin, tmp_path_factory):
-    s = Studio(llms_bin, tmp_path_factory.mktemp("locked") / "data", token=TOKEN)
+    s = Studio(llms_bin, tmp_path_factory.mktemp("locked") / "data", token=TOKEN,
+               extra=["--allow-origin", "http://app.test:5173"])
     yield s
     s.stop()
 
@@ -143,6 +144,11 @@ def test_query_token_only_on_event_streams_and_downloads(locked):
     bare = requests.Session()
     for path in ["/api/datasets", "/api/health", "/api/experiments/exp_x", "/v1/models"]:
         error_of(bare.get(f"{locked.url}{path}?token={TOKEN}", timeout=10), 401)
+    # A CORS preflight carries no credentials: answered for an --allow-origin app only.
+    pre = {"Origin": "http://app.test:5173", "Access-Control-Request-Method": "POST"}
+    assert bare.options(f"{locked.url}/api/datasets/import", headers=pre, timeout=10).status_code == 204
+    pre["Origin"] = "http://evil.example"
+    error_of(bare.options(f"{locked.url}/api/datasets/import", headers=pre, timeout=10), 401)
     for path in ["/api/experiments/exp_x/events", "/api/experiments/exp_x/exports/merged-1.tar"]:
         assert bare.get(f"{locked.url}{path}?token={TOKEN}", timeout=10).status_code == 404, path  # past the token
         error_of(bare.get(f"{locked.url}{path}?token=wrong", timeout=10), 401)

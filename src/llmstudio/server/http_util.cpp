@@ -253,7 +253,9 @@ int refuse_on_headers(const HttpGuards& g, const std::regex& query_token_routes,
     send_error(res, verdict.status, verdict.message);
     return verdict.status;
   }
-  if (!g.token.empty() && needs_token(req.path)) {
+  // A CORS preflight never carries credentials: answered (204) for the --allow-origin apps without a token.
+  const bool preflight = req.method == "OPTIONS" && origin && listed(g.origin.allowed_origins, *origin);
+  if (!g.token.empty() && needs_token(req.path) && !preflight) {
     const std::string given = given_token(req, query_token_routes);
     if (given.empty() || !same_secret(given, g.token)) {
       res.set_header("WWW-Authenticate", "Bearer");
