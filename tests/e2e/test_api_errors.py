@@ -56,7 +56,8 @@ def test_upload_not_a_table_and_not_multipart(studio, tmp_path):
     bad.write_text('{"a": 1}\nnot json\n')
     msg = error_of(studio.upload(path=bad), 400)
     assert "bad.jsonl" in msg and str(studio.data_dir) not in msg
-    error_of(studio.post("/api/datasets", data=b"plain body", headers={"Content-Type": "text/plain"}), 400)
+    error_of(studio.post("/api/datasets", data=b"plain body", headers={"Content-Type": "text/plain"}), 415)
+    error_of(studio.post("/api/datasets", json={"path": "x.csv"}), 400)  # JSON: not an upload
     error_of(studio.post("/api/datasets", files={"other": ("x.csv", b"a\n1\n")}), 400)
 
 

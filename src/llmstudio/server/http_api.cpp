@@ -250,6 +250,7 @@ json StudioApi::export_experiment(const std::string& id, const json& body) {
 
 void StudioApi::events(const std::string& id, httplib::Response& res) {
   experiment_doc(id);  // 404 before the stream starts
+  auto slot = event_streams_.acquire();  // 503 + Retry-After when too many are open
   struct State {
     std::string last_status;
     std::uint64_t metrics_off = 0, log_off = 0;
@@ -258,7 +259,7 @@ void StudioApi::events(const std::string& id, httplib::Response& res) {
   auto st = std::make_shared<State>();
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider("text/event-stream", [this, id, st](std::size_t, httplib::DataSink& sink) {
+  res.set_chunked_content_provider("text/event-stream", [this, id, st, slot](std::size_t, httplib::DataSink& sink) {
     auto send = [&](const char* event, const json& data) {
       const std::string s = std::string("event: ") + event + "\ndata: " +
                             data.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
@@ -307,11 +308,17 @@ void StudioApi::events(const std::string& id, httplib::Response& res) {
   });
 }
 
-void StudioApi::add_routes(httplib::Server& svr) {
+const char* StudioApi::range_paths() { return R"(/|/index\.html|/ui(/.*)?|/api/experiments/[^/]+/exports/[^/]+\.tar)"; }
+
+const char* StudioApi::query_token_routes() { return R"(/api/experiments/[^/]+/(events|exports/[^/]+\.tar))"; }
+
+void StudioApi::add_routes(httplib::Server& server, RouteMethods& methods) {
+  Routes svr(server, methods);
   auto ui = guarded([](const httplib::Request& req, httplib::Response& res) {
     const UiAsset* a = find_ui_asset(req.path);
     if (!a) api_fail(404, "no UI file ", req.path);
-    res.status = 200;
+    if (refuse_unsatisfiable_range(req, res, a->body.size())) return;
+    // Status left to httplib: 200, or 206 with the one requested range (http_server.h).
     res.set_content(a->body.data(), a->body.size(), std::string(a->content_type));
   });
   svr.Get("/", ui);
@@ -492,11 +499,15 @@ void StudioApi::add_routes(httplib::Server& svr) {
     const fs::path dir = cfg_.data_dir / "exports" / id / name;
     if (!safe_name(name) || !fs::is_directory(dir)) api_fail(404, "experiment ", id, " has no export named \"", name, "\"");
     auto tar = std::make_shared<TarStream>(dir, name);
+    if (refuse_unsatisfiable_range(req, res, tar->size())) return;
     res.set_header("Content-Disposition", "attachment; filename=\"" + id + "-" + name + ".tar\"");
+    res.set_header("Accept-Ranges", "bytes");
+    // httplib asks for [offset, offset + length): the whole archive, or the one requested range (206).
     res.set_content_provider(static_cast<std::size_t>(tar->size()), "application/x-tar",
-                             [tar](std::size_t offset, std::size_t, httplib::DataSink& sink) {
-                               if (offset != 0) return false;  // written in one pass
-                               return tar->write([&](const char* d, std::size_t n) { return sink.write(d, n); });
+                             [tar](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                               if (offset >= tar->size()) return false;  // never a call that writes nothing
+                               return tar->write_range(offset, length,
+                                                       [&](const char* d, std::size_t n) { return sink.write(d, n); });
                              });
   }));
   svr.Get("/api/compare", guarded([this](const httplib::Request& req, httplib::Response& res) {
@@ -521,7 +532,8 @@ void StudioApi::add_routes(httplib::Server& svr) {
     send_json(res, 200, {{"experiments", exps}, {"metrics", mets}, {"config_diff", config_diff(configs)}});
   }));
 
-  openai_.add_routes(svr);
+  openai_.add_routes(server);
+  note_openai_routes(methods);
 }
 
 }  // namespace llmstudio::server

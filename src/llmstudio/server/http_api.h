@@ -14,8 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "llmstudio/server/concurrency_limit.h"
 #include "llmstudio/server/dataset_service.h"
 #include "llmstudio/server/experiment_store.h"
+#include "llmstudio/server/http_util.h"
 #include "llmstudio/server/job_runner.h"
 #include "llmstudio/server/openai_api.h"
 #include "llmstudio/server/path_policy.h"
@@ -34,7 +36,12 @@ class StudioApi {
  public:
   explicit StudioApi(StudioConfig config);
   ~StudioApi();
-  void add_routes(httplib::Server& svr);
+  // Registers the routes on `svr` and their methods in `methods` (405 + Allow for other methods).
+  void add_routes(httplib::Server& svr, RouteMethods& methods);
+  // The paths that serve files and honour a single Range (UI files, export .tar downloads), and the routes a
+  // browser fetches by itself that may carry ?token= (event streams, .tar downloads): regexes on the path.
+  static const char* range_paths();
+  static const char* query_token_routes();
   // Ends event streams and stops the training jobs (their runs become "interrupted").
   void shutdown();
 
@@ -57,6 +64,7 @@ class StudioApi {
   OpenAiService openai_;
   nlohmann::json env_;
   std::atomic<bool> stopping_{false};
+  ConcurrencyLimit event_streams_{"event streams", 16};  // each holds a worker thread while open
 };
 
 }  // namespace llmstudio::server

@@ -1,21 +1,19 @@
 // Shared HTTP plumbing of the studio and `llmstudio serve` (see http_util.h).
 #include "llmstudio/server/http_util.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <exception>
 
 #include "llmstudio/io/json_text.h"
 #include "llmstudio/server/api_error.h"
+#include "llmstudio/server/http_server.h"
 
 namespace llmstudio::server {
 using nlohmann::json;
 
 namespace {
-
-// A request with a body that failed the token check: the pre-routing handler lets httplib read (drain) the body
-// first, so that the keep-alive connection stays in step, and the route wrapper answers 401 instead of running.
-// Pre-routing and the handler run on the same worker thread.
-thread_local std::string t_auth_error;
 
 bool has_body(const httplib::Request& req) {
   return (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0") ||
@@ -54,6 +52,7 @@ void handle_exception(httplib::Response& res, std::exception_ptr ep) {
     std::rethrow_exception(ep);
   } catch (const ApiError& e) {
     send_error(res, e.status(), e.what());
+    if (e.status() == 503 && !res.has_header("Retry-After")) res.set_header("Retry-After", "5");
   } catch (const Error& e) {
     send_error(res, 400, e.what());
   } catch (const json::exception& e) {
@@ -66,10 +65,6 @@ void handle_exception(httplib::Response& res, std::exception_ptr ep) {
 }
 
 }  // namespace
-
-bool is_loopback_host(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
-}
 
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -133,10 +128,6 @@ std::int64_t query_int(const httplib::Request& req, const char* key, std::int64_
 
 Handler guarded(Handler h) {
   return [h = std::move(h)](const httplib::Request& req, httplib::Response& res) {
-    if (!t_auth_error.empty()) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      return send_error(res, 401, t_auth_error);
-    }
     try {
       h(req, res);
     } catch (...) {
@@ -147,13 +138,6 @@ Handler guarded(Handler h) {
 
 ReaderHandler guarded(ReaderHandler h) {
   return [h = std::move(h)](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& r) {
-    if (!t_auth_error.empty()) {
-      const auto discard = [](const char*, std::size_t) { return true; };
-      if (req.is_multipart_form_data()) r([](const httplib::MultipartFormData&) { return true; }, discard);
-      else r(discard);
-      res.set_header("WWW-Authenticate", "Bearer");
-      return send_error(res, 401, t_auth_error);
-    }
     try {
       h(req, res, r);
     } catch (...) {
@@ -162,59 +146,231 @@ ReaderHandler guarded(ReaderHandler h) {
   };
 }
 
+void RouteMethods::add(const std::string& method, const std::string& pattern) {
+  const bool literal = pattern.find_first_of("()[]{}*+?.\\|^$") == std::string::npos;
+  routes_.push_back({method, pattern, std::regex(pattern), literal});
+}
+
+bool RouteMethods::literal_path(const std::string& path) const {
+  return std::any_of(routes_.begin(), routes_.end(), [&](const Route& r) { return r.literal && r.pattern == path; });
+}
+
+std::string RouteMethods::allowed(const std::string& path) const {
+  const bool literal = literal_path(path);
+  std::vector<std::string> methods;
+  for (const auto& r : routes_) {
+    if ((literal ? !(r.literal && r.pattern == path) : !std::regex_match(path, r.re)) ||
+        std::find(methods.begin(), methods.end(), r.method) != methods.end())
+      continue;
+    methods.push_back(r.method);
+    if (r.method == "GET") methods.push_back("HEAD");
+  }
+  std::sort(methods.begin(), methods.end());
+  std::string out;
+  for (const auto& m : methods) out += (out.empty() ? "" : ", ") + m;
+  return out;
+}
+
+bool RouteMethods::literal_path_allows(const std::string& path, const std::string& method) const {
+  if (!literal_path(path)) return true;
+  const std::string m = method == "HEAD" ? "GET" : method;
+  return std::any_of(routes_.begin(), routes_.end(),
+                     [&](const Route& r) { return r.literal && r.pattern == path && r.method == m; });
+}
+
+Routes& Routes::Get(const std::string& pattern, Handler h) {
+  methods_.add("GET", pattern);
+  svr_.Get(pattern, std::move(h));
+  return *this;
+}
+
+Routes& Routes::Post(const std::string& pattern, Handler h) {
+  methods_.add("POST", pattern);
+  svr_.Post(pattern, std::move(h));
+  return *this;
+}
+
+Routes& Routes::Post(const std::string& pattern, ReaderHandler h) {
+  methods_.add("POST", pattern);
+  svr_.Post(pattern, std::move(h));
+  return *this;
+}
+
+Routes& Routes::Delete(const std::string& pattern, Handler h) {
+  methods_.add("DELETE", pattern);
+  svr_.Delete(pattern, std::move(h));
+  return *this;
+}
+
+void note_openai_routes(RouteMethods& methods) {
+  methods.add("GET", "/v1/models");
+  methods.add("POST", "/v1/completions");
+  methods.add("POST", "/v1/chat/completions");
+}
+
+bool refuse_unsatisfiable_range(const httplib::Request& req, httplib::Response& res, std::uint64_t size) {
+  if (req.ranges.size() != 1) return false;
+  auto& [first, last] = const_cast<httplib::Request&>(req).ranges[0];  // process_request's own, non-const object
+  const auto n = static_cast<ssize_t>(size);
+  const bool ok = first >= 0 ? first < n && (last < 0 || last >= first) : last > 0 && n > 0;  // "-N": the last N
+  if (ok) {
+    if (last >= n) last = n - 1;  // httplib would announce (and ask the provider for) bytes past the end
+    return false;
+  }
+  send_error(res, 416, "range " + req.get_header_value("Range").substr(0, 100) + " is outside the " +
+                           std::to_string(size) + " bytes");
+  res.set_header("Content-Range", "bytes */" + std::to_string(size));
+  return true;
+}
+
+namespace {
+
+std::string lower_trimmed(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.erase(0, 1);
+  return s;
+}
+
+bool listed(const std::vector<std::string>& origins, const std::string& origin) {
+  return std::any_of(origins.begin(), origins.end(), [&](const std::string& o) { return lower_trimmed(o) == lower_trimmed(origin); });
+}
+
+// The access token of a request: Authorization: Bearer, or ?token= on the routes that allow it.
+std::string given_token(const httplib::Request& req, const std::regex& query_token_routes) {
+  const std::string auth = req.get_header_value("Authorization");
+  if (auth.rfind("Bearer ", 0) == 0) return auth.substr(7);
+  if ((req.method == "GET" || req.method == "HEAD") && req.has_param("token") && std::regex_match(req.path, query_token_routes))
+    return req.get_param_value("token");
+  return "";
+}
+
+// The first reason to refuse `req` on its headers alone (request policy, token, transfer encoding, length),
+// written into `res` (status > 0); 0 when it may proceed.
+int refuse_on_headers(const HttpGuards& g, const std::regex& query_token_routes, const httplib::Request& req,
+                      httplib::Response& res) {
+  const std::string host = req.get_header_value("Host"), type = req.get_header_value("Content-Type");
+  const std::optional<std::string> origin =
+      req.has_header("Origin") ? std::optional<std::string>(req.get_header_value("Origin")) : std::nullopt;
+  RequestFacts facts{req.method, host, type, std::nullopt, has_body(req)};
+  if (origin) facts.origin = *origin;
+  if (const auto verdict = check_request(g.origin, facts); !verdict) {
+    send_error(res, verdict.status, verdict.message);
+    return verdict.status;
+  }
+  // A CORS preflight never carries credentials: answered (204) for the --allow-origin apps without a token.
+  const bool preflight = req.method == "OPTIONS" && origin && listed(g.origin.allowed_origins, *origin);
+  if (!g.token.empty() && needs_token(req.path) && !preflight) {
+    const std::string given = given_token(req, query_token_routes);
+    if (given.empty() || !same_secret(given, g.token)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, 401, given.empty() ? "this server needs an access token: send Authorization: Bearer <token>"
+                                         : "wrong access token");
+      return 401;
+    }
+  }
+  if (req.has_header("Transfer-Encoding")) {
+    if (lower_trimmed(req.get_header_value("Transfer-Encoding")) != "chunked" || req.has_header("Content-Length")) {
+      send_error(res, 400, "unsupported Transfer-Encoding \"" + req.get_header_value("Transfer-Encoding").substr(0, 100) +
+                               "\": send a Content-Length, or Transfer-Encoding: chunked alone");
+      return 400;
+    }
+  }
+  if (req.has_header("Content-Length")) {
+    const bool upload = req.method == "POST" && req.path == g.upload_path;
+    const std::string v = req.get_header_value("Content-Length");
+    std::uint64_t len = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), len);
+    if (ec != std::errc() || p != v.data() + v.size()) {
+      send_error(res, 400, "invalid Content-Length header");
+      return 400;
+    }
+    // Bodies up to the payload limit are read (so the client reads the 413 rather than a reset connection)
+    // and refused by parse_json_body or the upload handler; absurd ones are refused before reading.
+    if (!upload && len > std::max<std::uint64_t>(g.max_json_bytes, 64u << 20)) {
+      send_error(res, 413, "request body of " + std::to_string(len) + " bytes is larger than the limit of " +
+                               std::to_string(g.max_json_bytes) + " bytes");
+      return 413;
+    }
+  }
+  return 0;
+}
+
+// A refused request's body is never read: its connection ends after the response.
+void end_connection_if_body_unread(const httplib::Request& req, httplib::Response& res) {
+  if (!has_body(req)) return;
+  res.set_header("Connection", "close");
+  close_connection_after_response();
+}
+
+bool reads_body(const std::string& m) { return m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE"; }
+
+bool standard_method(const std::string& m) {
+  return m == "GET" || m == "HEAD" || m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE" || m == "OPTIONS";
+}
+
+}  // namespace
+
 void install_guards(httplib::Server& svr, const HttpGuards& g) {
-  const int threads = g.threads;
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   // Chunked bodies have no Content-Length to check up front: httplib stops them at this size (413).
   svr.set_payload_max_length(static_cast<std::size_t>(std::max(g.max_json_bytes, g.max_upload_bytes + (1u << 20))));
-  svr.set_pre_routing_handler([g](const httplib::Request& req, httplib::Response& res) {
-    t_auth_error.clear();
-    if (!g.token.empty() && needs_token(req.path)) {
-      std::string given;
-      const std::string auth = req.get_header_value("Authorization");
-      if (auth.rfind("Bearer ", 0) == 0) given = auth.substr(7);
-      else if (req.method == "GET" && req.has_param("token")) given = req.get_param_value("token");
-      if (given.empty() || !same_secret(given, g.token)) {
-        const std::string msg = given.empty() ? "this server needs an access token: send Authorization: Bearer <token>"
-                                              : "wrong access token";
-        if (has_body(req)) {
-          t_auth_error = msg;  // answered by the route wrapper once httplib has read the body
-        } else {
-          res.set_header("WWW-Authenticate", "Bearer");
-          send_error(res, 401, msg);
-          return httplib::Server::HandlerResponse::Handled;
-        }
+  const auto query_token_routes = std::make_shared<std::regex>(g.query_token_routes);
+  svr.set_pre_routing_handler([g, query_token_routes](const httplib::Request& req, httplib::Response& res) {
+    if (refuse_on_headers(g, *query_token_routes, req, res)) {
+      end_connection_if_body_unread(req, res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // httplib reads bodies of POST/PUT/PATCH/DELETE only: another method's body would be parsed as the next request.
+    if (!reads_body(req.method)) end_connection_if_body_unread(req, res);
+    // CORS for the --allow-origin web apps (the studio's own UI is same-origin and needs none).
+    const std::string origin = req.get_header_value("Origin");
+    if (!origin.empty() && listed(g.origin.allowed_origins, origin)) {
+      res.set_header("Access-Control-Allow-Origin", origin);
+      res.set_header("Vary", "Origin");
+      if (req.method == "OPTIONS") {
+        res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE");
+        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+        res.set_header("Access-Control-Max-Age", "600");
+        res.status = 204;
+        return httplib::Server::HandlerResponse::Handled;
       }
     }
-    if (req.has_header("Content-Length")) {
-      const bool upload = req.method == "POST" && req.path == g.upload_path;
-      const std::string v = req.get_header_value("Content-Length");
-      std::uint64_t len = 0;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), len);
-      if (ec != std::errc() || p != v.data() + v.size()) {
-        send_error(res, 400, "invalid Content-Length header");
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      // Bodies up to the payload limit are read (so the client reads the 413 rather than a reset connection)
-      // and refused by parse_json_body or the upload handler; absurd ones are refused before reading.
-      if (!upload && len > std::max<std::uint64_t>(g.max_json_bytes, 64u << 20)) {
-        send_error(res, 413, "request body of " + std::to_string(len) + " bytes is larger than the limit of " +
-                                 std::to_string(g.max_json_bytes) + " bytes");
-        res.set_header("Connection", "close");
-        return httplib::Server::HandlerResponse::Handled;
-      }
+    if (g.routes && !g.routes->literal_path_allows(req.path, req.method)) {
+      const std::string allow = g.routes->allowed(req.path);
+      res.set_header("Allow", allow);
+      send_error(res, 405, "method " + req.method + " is not allowed on " + req.path + "; allowed: " + allow);
+      end_connection_if_body_unread(req, res);
+      return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!t_auth_error.empty() && res.status == 404) {  // an unknown route, but the token is the first problem
-      res.set_header("WWW-Authenticate", "Bearer");
-      return send_error(res, 401, t_auth_error);
-    }
+  // Expect: 100-continue: the same checks answer before the client sends its body.
+  svr.set_expect_100_continue_handler([g, query_token_routes](const httplib::Request& req, httplib::Response& res) {
+    if (!refuse_on_headers(g, *query_token_routes, req, res)) return 100;
+    end_connection_if_body_unread(req, res);
+    return res.status;
+  });
+  svr.set_error_handler([routes = g.routes](const httplib::Request& req, httplib::Response& res) {
+    // An error body is never cut to a Range (the request object is process_request's own, not const).
+    const_cast<httplib::Request&>(req).ranges.clear();
     if (!res.body.empty() || res.content_length_ > 0 || res.content_provider_) return;
-    std::string msg = status_text(res.status);
-    if (res.status == 404) msg = "no route " + req.method + " " + req.path;
-    send_error(res, res.status, msg);
+    // httplib refuses a method it does not know (QUERY, FOO) in the request line, before reading the headers and
+    // setting req.path: answer for the target's path and end the connection (the headers are still unread).
+    const bool unknown_method = res.status == 400 && !req.method.empty() && !standard_method(req.method);
+    if (unknown_method || (res.status == 400 && req.path.empty())) {  // any request line httplib refused
+      res.set_header("Connection", "close");
+      close_connection_after_response();
+    }
+    if (res.status == 404 || unknown_method) {
+      const std::string path = unknown_method ? req.target.substr(0, req.target.find_first_of("?#")) : req.path;
+      if (const std::string allow = routes ? routes->allowed(path) : ""; !allow.empty()) {
+        res.set_header("Allow", allow);
+        return send_error(res, 405, "method " + req.method.substr(0, 20) + " is not allowed on " + path +
+                                        "; allowed: " + allow);
+      }
+      return send_error(res, 404, "no route " + req.method.substr(0, 20) + " " + path);
+    }
+    send_error(res, res.status, status_text(res.status));
   });
   svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     handle_exception(res, ep);

@@ -18,6 +18,7 @@
 #include "llmstudio/platform/process_limits.h"
 #include "llmstudio/server/api_error.h"
 #include "llmstudio/server/http_api.h"
+#include "llmstudio/server/http_server.h"
 #include "llmstudio/server/http_util.h"
 #include "llmstudio/server/openai_api.h"
 
@@ -68,8 +69,18 @@ class StopOnSignal {
   std::atomic<bool> done_{false};
 };
 
-void listen_or_fail(httplib::Server& svr, const ListenOptions& l, const std::string& what) {
-  if (!svr.bind_to_port(l.host, l.port))
+HttpGuards guards_for(const ListenOptions& l) {
+  HttpGuards g;
+  g.token = l.token;
+  g.origin.bound_host = l.host;
+  g.origin.port = l.port;
+  g.origin.allowed_hosts = l.allowed_hosts;
+  g.origin.allowed_origins = l.allowed_origins;
+  return g;
+}
+
+void listen_or_fail(HttpServer& svr, const ListenOptions& l, const std::string& what) {
+  if (!svr.bind(l.host, l.port))
     fail("cannot listen on ", l.host, ":", l.port, " (address in use or not available)\n  hint: pick another --port");
   std::cout << what << " listening on http://" << (l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host)
             << ":" << l.port << "/" << (l.token.empty() ? "" : "  (access token required)") << std::endl;
@@ -96,14 +107,16 @@ void run_studio(const StudioOptions& o) {
   c.max_upload_bytes = o.max_upload_mb << 20;
   c.device = o.device;
   c.exe = self_exe();
-  httplib::Server svr;
+  TransportLimits limits;
+  limits.range_paths = StudioApi::range_paths();
+  HttpServer svr(limits);
   StopOnSignal stop(svr);  // before any thread starts, so that they all inherit the blocked signals
   StudioApi api(c);
-  HttpGuards g;
-  g.token = o.listen.token;
+  HttpGuards g = guards_for(o.listen);
   g.max_upload_bytes = c.max_upload_bytes;
+  g.query_token_routes = StudioApi::query_token_routes();
   install_guards(svr, g);
-  api.add_routes(svr);
+  api.add_routes(svr, *g.routes);
   std::cout << "LLM Studio data in " << c.data_dir.string() << std::endl;
   listen_or_fail(svr, o.listen, "LLM Studio");
   api.shutdown();
@@ -124,16 +137,16 @@ void run_model_server(const ServeOptions& o) {
   opt.list = [id] { return std::vector<std::string>{id}; };
   opt.device = o.device;
   opt.dtype = o.dtype;
-  httplib::Server svr;
+  HttpServer svr;
   StopOnSignal stop(svr);
   OpenAiService service(opt);
   std::cout << "loading " << dir.string() << " ..." << std::endl;
   service.preload(id);
-  HttpGuards g;
-  g.token = o.listen.token;
+  const HttpGuards g = guards_for(o.listen);
   install_guards(svr, g);
   service.add_routes(svr);
-  svr.Get("/api/health", guarded([](const httplib::Request&, httplib::Response& res) {
+  note_openai_routes(*g.routes);
+  Routes(svr, *g.routes).Get("/api/health", guarded([](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"ok", true}, {"version", LLMS_VERSION}});
   }));
   listen_or_fail(svr, o.listen, "llmstudio serve (model \"" + id + "\")");

@@ -1,7 +1,8 @@
 // The two server processes: `llmstudio ui` (the studio: REST API + web UI + /v1) and `llmstudio serve` (the /v1
 // routes for one model). Owns the process side: the bind-safety rule (a non-loopback address needs an access
-// token), listening, printing where it listens, and a clean stop on SIGINT/SIGTERM (training jobs are stopped
-// with a checkpoint and become "interrupted", resumable).
+// token), the request policy's settings (--allowed-host, --allow-origin: request_policy.h), the transport
+// (http_server.h), listening, printing where it listens, and a clean stop on SIGINT/SIGTERM (training jobs are
+// stopped with a checkpoint and become "interrupted", resumable).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,8 @@ struct ListenOptions {
   std::string host = "127.0.0.1";
   int port = 10101;
   std::string token;  // "" = none (only allowed on loopback)
+  std::vector<std::string> allowed_hosts;    // extra Host names ("name" or "name:port"): --allowed-host
+  std::vector<std::string> allowed_origins;  // cross-origin web apps allowed to call the API: --allow-origin
 };
 
 // Throws llmstudio::Error when `host` is not loopback and there is no token.

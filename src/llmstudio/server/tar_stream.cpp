@@ -59,25 +59,42 @@ TarStream::TarStream(const fs::path& dir, std::string top) {
   size_ += 1024;  // two zero blocks end the archive
 }
 
-bool TarStream::write(const std::function<bool(const char*, std::size_t)>& write) const {
-  std::vector<char> buf(1 << 20);
+bool TarStream::write_range(std::uint64_t offset, std::uint64_t length, const Writer& write) const {
+  const std::uint64_t end = std::min(size_, offset + std::min(length, size_));
+  std::uint64_t pos = 0;  // archive position of the current segment
+  // The part of a segment [pos, pos + n) inside [offset, end): (skip, count), count 0 when none.
+  const auto overlap = [&](std::uint64_t n) -> std::pair<std::uint64_t, std::uint64_t> {
+    const std::uint64_t from = std::max(offset, pos), to = std::min(end, pos + n);
+    return from < to ? std::pair{from - pos, to - from} : std::pair<std::uint64_t, std::uint64_t>{0, 0};
+  };
   const std::string zeros(1024, '\0');
+  const auto bytes = [&](const char* data, std::uint64_t n) {
+    const auto [skip, count] = overlap(n);
+    pos += n;
+    return count == 0 || write(data + skip, static_cast<std::size_t>(count));
+  };
+  std::vector<char> buf;
   for (const auto& e : entries_) {
+    if (pos >= end) break;
     const std::string h = header(e.name, e.size);
-    if (!write(h.data(), h.size())) return false;
-    std::ifstream in(e.file, std::ios::binary);
-    LLMS_CHECK(in.good(), "cannot read ", e.file);
-    std::uint64_t left = e.size;
-    while (left > 0) {
-      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, buf.size()));
-      in.read(buf.data(), static_cast<std::streamsize>(n));
-      LLMS_CHECK(static_cast<std::size_t>(in.gcount()) == n, "file ", e.file, " changed while being archived");
-      if (!write(buf.data(), n)) return false;
-      left -= n;
+    if (!bytes(h.data(), h.size())) return false;
+    if (const auto [skip, count] = overlap(e.size); count > 0) {
+      std::ifstream in(e.file, std::ios::binary);
+      LLMS_CHECK(in.good(), "cannot read ", e.file);
+      in.seekg(static_cast<std::streamoff>(skip));
+      buf.resize(1 << 20);
+      for (std::uint64_t left = count; left > 0;) {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, buf.size()));
+        in.read(buf.data(), static_cast<std::streamsize>(n));
+        LLMS_CHECK(static_cast<std::size_t>(in.gcount()) == n, "file ", e.file, " changed while being archived");
+        if (!write(buf.data(), n)) return false;
+        left -= n;
+      }
     }
-    if (const auto pad = padded(e.size) - e.size; pad > 0 && !write(zeros.data(), pad)) return false;
+    pos += e.size;
+    if (!bytes(zeros.data(), padded(e.size) - e.size)) return false;
   }
-  return write(zeros.data(), zeros.size());
+  return pos >= end || bytes(zeros.data(), 1024);
 }
 
 }  // namespace llmstudio::server

@@ -15,8 +15,11 @@ class TarStream {
   // Every regular file under `dir`, stored as "<top>/<relative path>" (sorted, so archives are reproducible).
   TarStream(const std::filesystem::path& dir, std::string top);
   std::uint64_t size() const { return size_; }
+  using Writer = std::function<bool(const char*, std::size_t)>;
   // Writes the archive through `write` (false from it stops and returns false).
-  bool write(const std::function<bool(const char*, std::size_t)>& write) const;
+  bool write(const Writer& write) const { return write_range(0, size_, write); }
+  // Writes the archive's bytes [offset, offset + length) (clipped to its size): HTTP Range requests.
+  bool write_range(std::uint64_t offset, std::uint64_t length, const Writer& write) const;
 
  private:
   struct Entry {
