@@ -40,7 +40,7 @@ std::string read_text(const std::string& path) {
 }
 
 json read_json_file(const std::string& path) {
-  return io::parse_json(read_text(path), path);
+  return io::parse_ordered_json(read_text(path), path);  // key order matters: templates iterate dicts
 }
 
 // A case: the messages plus per-case overrides of the template source, add_generation_prompt, tools and extra
