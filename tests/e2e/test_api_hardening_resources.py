@@ -126,23 +126,23 @@ def test_concurrent_chats_get_busy_answers_and_health_stays_fast(big):
     poller.start()
     try:
         with concurrent.futures.ThreadPoolExecutor(40) as pool:
-            # 40 clients, 10 ms apart (all overlap: a generation takes seconds), each closing its connection after
-            # its answer. (Clients that keep idle keep-alive connections open hold HTTP worker threads until the
-            # keep-alive timeout: that is the HTTP thread pool's concern, not the generation executor's.)
+            # 40 clients, 10 ms apart (all overlap: a generation takes seconds), each keeping its connection open
+            # (keep-alive) until the end: idle connections must not starve /api/health of HTTP workers.
             body = {"model": a, "max_tokens": 32, "temperature": 0, "messages": [{"role": "user", "content": "Hi"}]}
+            clients = []
 
             def one(i):
                 time.sleep(0.01 * i)
-                with requests.Session() as client:
-                    r = client.post(studio.url + "/v1/chat/completions", json=body, timeout=300,
-                                    headers={"Connection": "close"})
-                    r.close()
-                    return r
+                client = requests.Session()
+                clients.append(client)
+                return client.post(studio.url + "/v1/chat/completions", json=body, timeout=300)
 
             results = list(pool.map(one, range(40)))
     finally:
         stop.set()
         poller.join()
+        for client in clients:
+            client.close()
     codes = [r.status_code for r in results]
     busy = [r for r in results if r.status_code == 503]
     slow = [(round(at, 2), round(d, 2)) for _, d, at in health if d > 0.3]
