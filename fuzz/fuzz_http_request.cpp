@@ -133,7 +133,16 @@ void add_routes(httplib::Server& server, srv::RouteMethods& methods) {
   });
   r.Get("/", ui);
   r.Get(R"(/ui(/.*)?)", ui);
-  srv::note_openai_routes(methods);
+  // Stand-ins for the /v1 routes (OpenAiService needs torch): the same body parsing before any generation.
+  r.Get("/v1/models", srv::guarded([](const httplib::Request&, httplib::Response& res) {
+    srv::send_json(res, 200, {{"object", "list"}, {"data", json::array()}});
+  }));
+  for (const char* route : {"/v1/completions", "/v1/chat/completions"})
+    r.Post(route, srv::guarded([](const httplib::Request& req, httplib::Response& res) {
+      const json body = srv::parse_json_body(req);
+      srv::send_json(res, 200, {{"model", srv::json_string(body, "model")}, {"stream", srv::json_bool(body, "stream", false)},
+                                {"max_tokens", srv::json_int(body, "max_tokens", 16)}});
+    }));
 }
 
 const char* kRangePaths = R"(/|/index\.html|/ui(/.*)?|/api/experiments/[^/]+/exports/[^/]+\.tar)";

@@ -10,6 +10,7 @@
 #include "llmstudio/data/dataset_reader.h"
 #include "llmstudio/infer/export.h"
 #include "llmstudio/io/atomic_file.h"
+#include "llmstudio/io/confined_files.h"
 #include "llmstudio/io/json_text.h"
 #include "llmstudio/platform/platform.h"
 #include "llmstudio/server/api_error.h"
@@ -158,7 +159,7 @@ json StudioApi::models() {
       if (it.depth() >= 3) it.disable_recursion_pending();
       std::error_code e2;
       if (!it->is_directory(e2) || !fs::exists(it->path() / "config.json", e2)) continue;
-      if (!model_policy_.allowed(canonical_or_empty(it->path() / "config.json"))) continue;  // a symlink out
+      if (!model_policy_.allowed(io::real_path(it->path() / "config.json"))) continue;  // a symlink out
       bool weights = false;
       for (const auto& f : fs::directory_iterator(it->path(), e2))
         if (f.path().extension() == ".safetensors") weights = true;
@@ -532,8 +533,7 @@ void StudioApi::add_routes(httplib::Server& server, RouteMethods& methods) {
     send_json(res, 200, {{"experiments", exps}, {"metrics", mets}, {"config_diff", config_diff(configs)}});
   }));
 
-  openai_.add_routes(server);
-  note_openai_routes(methods);
+  openai_.add_routes(svr);
 }
 
 }  // namespace llmstudio::server

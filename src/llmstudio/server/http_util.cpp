@@ -202,12 +202,6 @@ Routes& Routes::Delete(const std::string& pattern, Handler h) {
   return *this;
 }
 
-void note_openai_routes(RouteMethods& methods) {
-  methods.add("GET", "/v1/models");
-  methods.add("POST", "/v1/completions");
-  methods.add("POST", "/v1/chat/completions");
-}
-
 bool refuse_unsatisfiable_range(const httplib::Request& req, httplib::Response& res, std::uint64_t size) {
   if (req.ranges.size() != 1) return false;
   auto& [first, last] = const_cast<httplib::Request&>(req).ranges[0];  // process_request's own, non-const object
@@ -232,9 +226,6 @@ std::string lower_trimmed(std::string s) {
   return s;
 }
 
-bool listed(const std::vector<std::string>& origins, const std::string& origin) {
-  return std::any_of(origins.begin(), origins.end(), [&](const std::string& o) { return lower_trimmed(o) == lower_trimmed(origin); });
-}
 
 // The access token of a request: Authorization: Bearer, or ?token= on the routes that allow it.
 std::string given_token(const httplib::Request& req, const std::regex& query_token_routes) {
@@ -259,7 +250,7 @@ int refuse_on_headers(const HttpGuards& g, const std::regex& query_token_routes,
     return verdict.status;
   }
   // A CORS preflight never carries credentials: answered (204) for the --allow-origin apps without a token.
-  const bool preflight = req.method == "OPTIONS" && origin && listed(g.origin.allowed_origins, *origin);
+  const bool preflight = req.method == "OPTIONS" && origin && listed_origin(*origin, g.origin.allowed_origins);
   if (!g.token.empty() && needs_token(req.path) && !preflight) {
     const std::string given = given_token(req, query_token_routes);
     if (given.empty() || !same_secret(given, g.token)) {
@@ -324,7 +315,7 @@ void install_guards(httplib::Server& svr, const HttpGuards& g) {
     if (!reads_body(req.method)) end_connection_if_body_unread(req, res);
     // CORS for the --allow-origin web apps (the studio's own UI is same-origin and needs none).
     const std::string origin = req.get_header_value("Origin");
-    if (!origin.empty() && listed(g.origin.allowed_origins, origin)) {
+    if (!origin.empty() && listed_origin(origin, g.origin.allowed_origins)) {
       res.set_header("Access-Control-Allow-Origin", origin);
       res.set_header("Vary", "Origin");
       if (req.method == "OPTIONS") {

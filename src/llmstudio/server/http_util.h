@@ -94,9 +94,6 @@ class Routes {
   RouteMethods& methods_;
 };
 
-// Notes the /v1 routes of OpenAiService::add_routes (which registers on the httplib::Server directly).
-void note_openai_routes(RouteMethods& methods);
-
 // A single Range on a body of `size` bytes that cannot be served: sets 416 with Content-Range: bytes */size and
 // returns true. A satisfiable range (or none) returns false and leaves `res` alone; a range ending past the body is
 // cut to its last byte (httplib would otherwise announce and ask a content provider for bytes past the end).

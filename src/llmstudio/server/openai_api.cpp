@@ -348,7 +348,7 @@ void OpenAiService::completion(const httplib::Request& http_req, httplib::Respon
       [x](bool) { x->cancelled = true; });
 }
 
-void OpenAiService::add_routes(httplib::Server& svr) {
+void OpenAiService::add_routes(Routes& svr) {
   svr.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
     json data = json::array();
     for (const auto& id : opt_.list()) data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "llmstudio"}});

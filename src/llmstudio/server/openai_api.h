@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "llmstudio/infer/model_source.h"
+#include "llmstudio/server/http_util.h"
 #include "llmstudio/server/serial_executor.h"
 
 namespace llmstudio::server {
@@ -54,7 +55,7 @@ class OpenAiService {
  public:
   explicit OpenAiService(OpenAiOptions options);
   ~OpenAiService();
-  void add_routes(httplib::Server& svr);
+  void add_routes(Routes& routes);
   // Loads the model now (serve: fail at start-up rather than at the first request).
   void preload(const std::string& model);
 

@@ -7,13 +7,9 @@
 namespace llmstudio::server {
 namespace fs = std::filesystem;
 
-fs::path canonical_or_empty(const fs::path& p) { return io::real_path(p); }
-
-bool is_within(const fs::path& p, const fs::path& root) { return io::is_within(p, root); }
-
 PathPolicy::PathPolicy(const std::vector<fs::path>& roots) {
   for (const auto& r : roots) {
-    fs::path c = canonical_or_empty(r);
+    fs::path c = io::real_path(r);
     LLMS_CHECK(!c.empty(), "--allow-path ", r, " does not exist; give existing folders");
     roots_.push_back(c);
   }
@@ -21,7 +17,7 @@ PathPolicy::PathPolicy(const std::vector<fs::path>& roots) {
 
 bool PathPolicy::allowed(const fs::path& canonical) const {
   for (const auto& r : roots_)
-    if (is_within(canonical, r)) return true;
+    if (io::is_within(canonical, r)) return true;
   return false;
 }
 
@@ -39,7 +35,7 @@ fs::path PathPolicy::resolve(const std::string& user_path, const std::string& wh
   if (roots_.empty())
     api_fail(403, what, ": \"", user_path, "\" is not allowed: the studio was started without --allow-path",
              "\n  hint: restart with --allow-path <folder> to let it read server-side files");
-  fs::path c = canonical_or_empty(user_path);
+  fs::path c = io::real_path(user_path);
   // Refuse before saying whether it exists, so the API cannot probe the file system outside the roots.
   const fs::path shown = c.empty() ? fs::path(user_path).lexically_normal() : c;
   if (!allowed(shown) || (c.empty() && user_path.find("..") != std::string::npos)) {

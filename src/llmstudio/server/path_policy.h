@@ -30,9 +30,4 @@ class PathPolicy {
   std::vector<std::filesystem::path> roots_;
 };
 
-// realpath(3); nullopt-like empty path when it does not exist.
-std::filesystem::path canonical_or_empty(const std::filesystem::path& p);
-// Whether `p` is `root` or lies under it (both canonical).
-bool is_within(const std::filesystem::path& p, const std::filesystem::path& root);
-
 }  // namespace llmstudio::server

@@ -74,6 +74,8 @@ bool same_origin(std::string_view origin, const HostPort& host) {
   return false;
 }
 
+}  // namespace
+
 bool listed_origin(std::string_view origin, const std::vector<std::string>& allowed) {
   const std::string o = lower(origin);
   return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
@@ -82,6 +84,8 @@ bool listed_origin(std::string_view origin, const std::vector<std::string>& allo
     return x == o;
   });
 }
+
+namespace {
 
 // Bound to a wildcard address (a container, a LAN server), the port clients see may be remapped (docker -p 8080:10101).
 bool port_ok(const OriginPolicy& p, const HostPort& hp) {

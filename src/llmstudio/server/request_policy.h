@@ -50,5 +50,7 @@ struct RequestFacts {
 };
 
 PolicyVerdict check_request(const OriginPolicy& policy, const RequestFacts& request);
+// Whether `origin` is one of the --allow-origin entries (case-insensitive, a trailing "/" ignored).
+bool listed_origin(std::string_view origin, const std::vector<std::string>& allowed);
 
 }  // namespace llmstudio::server

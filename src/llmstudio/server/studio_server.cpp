@@ -144,9 +144,9 @@ void run_model_server(const ServeOptions& o) {
   service.preload(id);
   const HttpGuards g = guards_for(o.listen);
   install_guards(svr, g);
-  service.add_routes(svr);
-  note_openai_routes(*g.routes);
-  Routes(svr, *g.routes).Get("/api/health", guarded([](const httplib::Request&, httplib::Response& res) {
+  Routes routes(svr, *g.routes);
+  service.add_routes(routes);
+  routes.Get("/api/health", guarded([](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"ok", true}, {"version", LLMS_VERSION}});
   }));
   listen_or_fail(svr, o.listen, "llmstudio serve (model \"" + id + "\")");
