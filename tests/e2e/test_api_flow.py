@@ -14,22 +14,7 @@ import pytest
 import torch
 
 from conftest import run_cli
-from studio_proc import DATASET, TRAIN_CONFIG, Studio
-from tiny_tokenized_model import make_tokenized_model
-
-
-@pytest.fixture(scope="module")
-def models_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    make_tokenized_model(root / "tiny")
-    return root
-
-
-@pytest.fixture(scope="module")
-def studio(llms_bin, models_root, tmp_path_factory):
-    s = Studio(llms_bin, tmp_path_factory.mktemp("studio") / "data", allow=[models_root])
-    yield s
-    s.stop()
+from studio_proc import DATASET, TRAIN_CONFIG
 
 
 @pytest.fixture(scope="module")

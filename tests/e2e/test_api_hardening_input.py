@@ -9,8 +9,7 @@ import time
 import pytest
 import requests
 
-from studio_proc import Studio, error_of, free_port
-from tiny_tokenized_model import make_tokenized_model
+from studio_proc import error_of, free_port
 
 DEPTH = 100_000
 JSON = {"Content-Type": "application/json"}
@@ -37,21 +36,6 @@ def assert_refused_and_alive(base_url, route, field, proc):
         assert len(msg) < 300, msg
         assert proc.poll() is None, f"server died on {route} ({what})"
         assert requests.get(base_url + "/api/health", timeout=5).status_code == 200
-
-
-@pytest.fixture(scope="module")
-def models_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    make_tokenized_model(root / "tiny")
-    return root
-
-
-@pytest.fixture(scope="module")
-def studio(llms_bin, models_root, tmp_path_factory):
-    s = Studio(llms_bin, tmp_path_factory.mktemp("studio") / "data", allow=[models_root])
-    yield s
-    assert s.proc.poll() is None, f"studio died:\n{s.output()[-3000:]}"
-    s.stop()
 
 
 @pytest.fixture(scope="module")
