@@ -47,7 +47,7 @@ if(LLMS_WITH_TORCH AND LLMS_WITH_SERVER)
 endif()
 
 if(LLMS_WITH_TORCH)
-  find_package(yaml-cpp REQUIRED)  # Debian libyaml-cpp-dev: experiment configs (train/train_config.cpp)
+  find_package(yaml-cpp REQUIRED)  # Debian libyaml-cpp-dev: experiment configs (experiment/experiment_config.cpp)
   # Parquet datasets: the Arrow/Parquet C++ libraries shipped in the pip pyarrow wheel (scripts/requirements-dev.txt).
   # ON by default when the .venv's pyarrow has its C++ headers and libraries; OFF makes .parquet files an error
   # that says how to enable it.

@@ -7,7 +7,7 @@
 #include "command.h"
 #include "llmstudio/data/dataset_reader.h"
 #include "llmstudio/data/dataset_split.h"
-#include "llmstudio/train/train_config.h"
+#include "llmstudio/experiment/experiment_config.h"
 
 namespace llmstudio::cli {
 namespace {
@@ -22,7 +22,7 @@ void add_config_options(CLI::App* cmd, ConfigOptions& o) {
   cmd->add_option("--set", o.sets, "Override a key, e.g. --set training.learning_rate=1e-4 (repeatable)");
 }
 
-void print_warnings(const train::ExperimentConfig& cfg) {
+void print_warnings(const experiment::ExperimentConfig& cfg) {
   for (const auto& w : cfg.warnings) std::cerr << "warning: " << w << "\n";
   if (!cfg.ignored_keys.empty()) {
     std::cerr << "note: " << cfg.ignored_keys.size() << " H2O setting(s) have no effect in llmstudio and were ignored:";
@@ -82,10 +82,10 @@ void setup_config(CLI::App& app) {
   auto* check = cmd->add_subcommand("check", "Validate a config; print the resolved YAML (stdout) and warnings (stderr)");
   add_config_options(check, *opts);
   check->callback([opts] {
-    auto cfg = train::load_experiment_config(opts->config, opts->sets);
-    std::cout << train::to_yaml(cfg);
+    auto cfg = experiment::load_experiment_config(opts->config, opts->sets);
+    std::cout << experiment::to_yaml(cfg);
     print_warnings(cfg);
-    for (const auto& p : train::check_paths(cfg)) std::cerr << "warning: " << p << " (training would fail)\n";
+    for (const auto& p : experiment::check_paths(cfg)) std::cerr << "warning: " << p << " (training would fail)\n";
   });
 }
 
@@ -125,9 +125,9 @@ void setup_data(CLI::App& app) {
   add_config_options(split, *s);
   split->add_flag("--json", *json, "Print JSON");
   split->callback([s, json] {
-    auto cfg = train::load_experiment_config(s->config, s->sets);
+    auto cfg = experiment::load_experiment_config(s->config, s->sets);
     print_warnings(cfg);
-    auto prepared = data::prepare_datasets(train::dataset_spec(cfg));
+    auto prepared = data::prepare_datasets(experiment::dataset_spec(cfg));
     const auto& r = prepared.report;
     for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
     if (*json) {

@@ -42,7 +42,7 @@ ModelSource resolve_model_source(const fs::path& path, const fs::path& adapter) 
     s.adapter_dir = adapter;
     return s;
   }
-  s.experiment = train::load_experiment_config(path / "cfg.yaml");
+  s.experiment = experiment::load_experiment_config(path / "cfg.yaml");
   const bool lora_done = fs::exists(path / "adapter_config.json") && fs::exists(path / "adapter_model.safetensors");
   const bool full_done = fs::exists(path / "config.json") && has_weights(path);
   LLMS_CHECK(lora_done || full_done, "experiment ", path.string(), " has no final model yet (status: ",
@@ -77,7 +77,7 @@ LoadedModel load_for_generation(const ModelSource& source, const ModelLoadOption
   return m;
 }
 
-void apply_prediction_settings(GenerationConfig& g, const train::PredictionConfig& p) {
+void apply_prediction_settings(GenerationConfig& g, const experiment::PredictionConfig& p) {
   g.max_new_tokens = p.max_length_inference;
   g.min_new_tokens = p.min_length_inference;
   g.do_sample = p.do_sample;
@@ -108,7 +108,7 @@ GenerationConfig default_generation_config(const LoadedModel& m) {
 }
 
 std::vector<std::string> default_stop_strings(const LoadedModel& m) {
-  return m.source.experiment ? train::stop_words(*m.source.experiment) : std::vector<std::string>{};
+  return m.source.experiment ? experiment::stop_words(*m.source.experiment) : std::vector<std::string>{};
 }
 
 PromptBuilder make_prompt_builder(const LoadedModel& m, std::optional<PromptFormat> format) {
@@ -116,7 +116,7 @@ PromptBuilder make_prompt_builder(const LoadedModel& m, std::optional<PromptForm
              "; give token ids instead");
   tokenizer::PromptFormatConfig h2o;
   if (m.source.experiment) {
-    h2o = train::prompt_format_config(*m.source.experiment);
+    h2o = experiment::prompt_format_config(*m.source.experiment);
     if (!format) format = h2o.use_chat_template ? PromptFormat::chat_template : PromptFormat::h2o;
   }
   return PromptBuilder(*m.tok, m.source.tokenizer_dir, format, h2o);

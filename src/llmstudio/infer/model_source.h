@@ -18,7 +18,7 @@
 #include "llmstudio/infer/prompting.h"
 #include "llmstudio/model/causal_lm.h"
 #include "llmstudio/tokenizer/tokenizer.h"
-#include "llmstudio/train/train_config.h"
+#include "llmstudio/experiment/experiment_config.h"
 
 namespace llmstudio::infer {
 
@@ -26,7 +26,7 @@ struct ModelSource {
   std::filesystem::path model_dir;      // config.json + *.safetensors
   std::filesystem::path adapter_dir;    // PEFT adapter to apply ("" = none)
   std::filesystem::path tokenizer_dir;  // tokenizer.json / tokenizer_config.json (may lack them: ids only)
-  std::optional<train::ExperimentConfig> experiment;  // set for an experiment folder
+  std::optional<experiment::ExperimentConfig> experiment;  // set for an experiment folder
 };
 
 // True when `dir` holds a cfg.yaml (an experiment folder).
@@ -55,12 +55,12 @@ LoadedModel load_for_generation(const ModelSource& source, const ModelLoadOption
 // prediction settings and its one-token stop words as EOS.
 GenerationConfig default_generation_config(const LoadedModel& m);
 
-// The experiment's stop words (train::stop_words); empty for a plain model folder.
+// The experiment's stop words (experiment::stop_words); empty for a plain model folder.
 std::vector<std::string> default_stop_strings(const LoadedModel& m);
 
 // H2O's prediction section on `g`: max/min_length_inference, do_sample, temperature (H2O's 0 = greedy keeps
 // g's), top_k, top_p, repetition_penalty, max_time, num_beams.
-void apply_prediction_settings(GenerationConfig& g, const train::PredictionConfig& p);
+void apply_prediction_settings(GenerationConfig& g, const experiment::PredictionConfig& p);
 
 // H2O also stops on the token ids of its stop words (a StoppingCriteria on `_stop_words_ids`): the stop words
 // that are one token (the prompt markers usually are special tokens) are added to g's EOS ids; longer ones are

@@ -20,7 +20,7 @@ struct KeyDoc {
   std::vector<const char*> choices;  // non-empty: an enum
 };
 
-// Help texts and allowed values (the values train_config.cpp's validate() accepts).
+// Help texts and allowed values (the values experiment_config.cpp's validate() accepts).
 const std::vector<KeyDoc>& key_docs() {
   static const std::vector<KeyDoc> docs = {
       {"dataset.validation_strategy", "automatic: hold out validation_size of the training data; custom: a separate file", {"automatic", "custom"}},
@@ -129,8 +129,8 @@ json config_yaml_to_json(const std::string& yaml_text) {
 
 json config_schema() {
   static const json schema = [] {
-    // In cfg.yaml's order (H2O's), from the defaults of train::ExperimentConfig.
-    const YAML::Node defaults = YAML::Load(train::to_yaml(train::ExperimentConfig{}));
+    // In cfg.yaml's order (H2O's), from the defaults of experiment::ExperimentConfig.
+    const YAML::Node defaults = YAML::Load(experiment::to_yaml(experiment::ExperimentConfig{}));
     std::map<std::string, const KeyDoc*> docs;
     for (const auto& d : key_docs()) docs[d.key] = &d;
     json sections = json::array();
@@ -160,7 +160,7 @@ json config_schema() {
   return schema;
 }
 
-train::ExperimentConfig config_from_request(const json& sections, const ManagedKeys& managed) {
+experiment::ExperimentConfig config_from_request(const json& sections, const ManagedKeys& managed) {
   if (!sections.is_null() && !sections.is_object())
     api_fail(400, "config: expected an object of sections ({\"training\": {\"epochs\": 1}, ...})");
   json root = json::object();
@@ -185,7 +185,7 @@ train::ExperimentConfig config_from_request(const json& sections, const ManagedK
   root["dataset"]["train_dataframe"] = managed.train_dataframe.string();
   // JSON is YAML: the request goes through the very parser and validation `llmstudio train -c` uses.
   try {
-    auto cfg = train::parse_experiment_config(root.dump(), "request config");
+    auto cfg = experiment::parse_experiment_config(root.dump(), "request config");
     cfg.validate();
     return cfg;
   } catch (const ApiError&) {

@@ -1,7 +1,7 @@
 // The experiment settings as the studio's API sees them: the schema the create form is built from (every
 // cfg.yaml key by section with its type, default, allowed values and help; types and defaults come from
-// train::ExperimentConfig's own defaults, so they cannot drift from the CLI), the translation of a request's
-// {"section": {"key": value}} into a validated train::ExperimentConfig (the same parser and validate() as
+// experiment::ExperimentConfig's own defaults, so they cannot drift from the CLI), the translation of a request's
+// {"section": {"key": value}} into a validated experiment::ExperimentConfig (the same parser and validate() as
 // `llmstudio train`), a YAML config back to JSON, and the differences between several configs.
 #pragma once
 
@@ -11,7 +11,7 @@
 #include <map>
 #include <string>
 
-#include "llmstudio/train/train_config.h"
+#include "llmstudio/experiment/experiment_config.h"
 
 namespace llmstudio::server {
 
@@ -28,8 +28,8 @@ struct ManagedKeys {
 };
 
 // Builds and validates the config of a new experiment. Throws ApiError 400 naming the key, the value and the
-// allowed values (the message of train::ExperimentConfig::validate()) for bad settings.
-train::ExperimentConfig config_from_request(const nlohmann::json& sections, const ManagedKeys& managed);
+// allowed values (the message of experiment::ExperimentConfig::validate()) for bad settings.
+experiment::ExperimentConfig config_from_request(const nlohmann::json& sections, const ManagedKeys& managed);
 
 // A cfg.yaml as {"section": {"key": value}} ("" holds the top-level keys), scalars typed (bool, int, float,
 // string) and lists as arrays.

@@ -198,13 +198,13 @@ json StudioApi::create_experiment(const json& body) {
   const fs::path dir = cfg_.data_dir / "experiments" / id;
   const json sections = body.contains("config") ? body["config"] : json::object();
   auto cfg = config_from_request(sections, {id, cfg_.data_dir / "experiments", model_dir, datasets_.data_file(dataset_id)});
-  if (auto problems = train::check_paths(cfg); !problems.empty()) {
+  if (auto problems = experiment::check_paths(cfg); !problems.empty()) {
     std::string msg;
     for (const auto& p : problems) msg += (msg.empty() ? "" : "; ") + p;
     api_fail(400, msg);
   }
   const fs::path cfg_file = cfg_.data_dir / "experiments" / (id + ".cfg.yaml");
-  io::write_file_atomic(cfg_file, train::to_yaml(cfg));
+  io::write_file_atomic(cfg_file, experiment::to_yaml(cfg));
   json doc = {{"id", id},          {"name", name},       {"status", "created"},
               {"dataset_id", dataset_id}, {"llm_backbone", model_dir.string()}, {"created_at", now_iso8601()},
               {"dir", dir.string()}, {"cfg_file", cfg_file.string()}, {"message", ""},

@@ -130,10 +130,10 @@ TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
                ": no checkpoint (the run stopped before its first checkpoint; start it again)");
     const std::string st = read_status(opts.resume_dir);
     LLMS_CHECK(st != "finished", "experiment ", opts.resume_dir, " already finished; nothing to resume");
-    cfg = load_experiment_config(opts.resume_dir / "cfg.yaml", opts.overrides);
+    cfg = experiment::load_experiment_config(opts.resume_dir / "cfg.yaml", opts.overrides);
   } else {
     LLMS_CHECK(!opts.config_path.empty(), "give a config (-c cfg.yaml) or --resume <experiment dir>");
-    cfg = load_experiment_config(opts.config_path, opts.overrides);
+    cfg = experiment::load_experiment_config(opts.config_path, opts.overrides);
     // Paths are relative to the working folder (as in H2O); the saved config holds them absolute so that
     // --resume works from anywhere.
     auto absolute = [](std::string& p) {

@@ -19,9 +19,11 @@
 #include <string>
 #include <vector>
 
-#include "llmstudio/train/train_config.h"
+#include "llmstudio/experiment/experiment_config.h"
 
 namespace llmstudio::train {
+
+using experiment::ExperimentConfig;
 
 struct TrainOptions {
   std::filesystem::path config_path;       // cfg.yaml of a new experiment

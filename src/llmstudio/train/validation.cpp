@@ -70,7 +70,7 @@ ValidationPredictor::ValidationPredictor(const ExperimentConfig& cfg, const toke
       pcfg_(cfg.prediction),
       batch_size_(cfg.prediction.batch_size_inference > 0 ? cfg.prediction.batch_size_inference : cfg.training.batch_size),
       seed_(seed),
-      stops_(train::stop_words(cfg)) {
+      stops_(experiment::stop_words(cfg)) {
   try {
     generation_config(pcfg_, seed_).validate();
   } catch (const Error& e) {

@@ -20,14 +20,18 @@
 #include <string>
 #include <vector>
 
+#include "llmstudio/experiment/experiment_config.h"
 #include "llmstudio/infer/generation.h"
 #include "llmstudio/model/causal_lm.h"
 #include "llmstudio/tokenizer/prompt_format.h"
 #include "llmstudio/tokenizer/tokenizer.h"
 #include "llmstudio/train/bleu.h"
-#include "llmstudio/train/train_config.h"
+#include "llmstudio/experiment/experiment_config.h"
 
 namespace llmstudio::train {
+
+using experiment::ExperimentConfig;
+using experiment::PredictionConfig;
 
 // The validation metric that ranks evaluations (prediction.metric).
 struct ValidationMetric {

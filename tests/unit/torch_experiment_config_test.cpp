@@ -1,4 +1,4 @@
-// Experiment config (train/train_config.h): H2O defaults, YAML loading, errors naming key/value/allowed values,
+// Experiment config (experiment/experiment_config.h): H2O defaults, YAML loading, errors naming key/value/allowed values,
 // ignored H2O keys, "not supported yet" refusals, --set overrides, YAML round trip, the H2O example config.
 #include <gtest/gtest.h>
 
@@ -9,11 +9,11 @@
 
 #include "llmstudio/core/error.h"
 #include "llmstudio/io/atomic_file.h"
-#include "llmstudio/train/train_config.h"
+#include "llmstudio/experiment/experiment_config.h"
 
 namespace fs = std::filesystem;
 using llmstudio::Error;
-using namespace llmstudio::train;
+using namespace llmstudio::experiment;
 
 namespace {
 

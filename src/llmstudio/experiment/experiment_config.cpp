@@ -1,5 +1,5 @@
-// Experiment config: the key table, YAML loading and dumping, overrides, validation (see train_config.h).
-#include "llmstudio/train/train_config.h"
+// Experiment config: the key table, YAML loading and dumping, overrides, validation (see experiment_config.h).
+#include "llmstudio/experiment/experiment_config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -13,7 +13,7 @@
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/train/bleu.h"
 
-namespace llmstudio::train {
+namespace llmstudio::experiment {
 namespace {
 
 using StringList = std::vector<std::string>;
@@ -654,7 +654,7 @@ std::vector<std::string> stop_words(const ExperimentConfig& cfg) {
   for (const std::string* marker : {&cfg.dataset.text_system_start, &cfg.dataset.text_prompt_start,
                                     &cfg.dataset.text_answer_separator}) {
     const std::string w = tokenizer::decode_marker(*marker);
-    const std::string_view stripped = strip_whitespace(w);  // Python's str.strip(), as H2O
+    const std::string_view stripped = train::strip_whitespace(w);  // Python's str.strip(), as H2O
     if (!stripped.empty()) out.emplace_back(stripped);
   }
   return out;
@@ -683,4 +683,4 @@ data::DatasetSpec dataset_spec(const ExperimentConfig& cfg) {
   return s;
 }
 
-}  // namespace llmstudio::train
+}  // namespace llmstudio::experiment

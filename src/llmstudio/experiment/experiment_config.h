@@ -20,7 +20,7 @@
 #include "llmstudio/data/dataset_split.h"
 #include "llmstudio/tokenizer/prompt_format.h"
 
-namespace llmstudio::train {
+namespace llmstudio::experiment {
 
 struct DatasetConfig {
   std::string train_dataframe = "/path/to/train.csv";
@@ -192,4 +192,4 @@ std::vector<std::string> stop_words(const ExperimentConfig& cfg);
 // The dataset settings for data::prepare_datasets.
 data::DatasetSpec dataset_spec(const ExperimentConfig& cfg);
 
-}  // namespace llmstudio::train
+}  // namespace llmstudio::experiment
