@@ -1,4 +1,5 @@
-// `llmstudio config check` (validate an H2O-style cfg.yaml, print the resolved YAML and warnings) and
+// `llmstudio config check` (validate an H2O-style cfg.yaml, print the resolved YAML and warnings), `config docs`
+// (docs/CONFIG.md from the key table) and
 // `llmstudio data preview|split` (read a dataset file; show the train/validation split a config makes).
 #include <nlohmann/json.hpp>
 
@@ -7,6 +8,7 @@
 #include "command.h"
 #include "llmstudio/data/dataset_reader.h"
 #include "llmstudio/data/dataset_split.h"
+#include "llmstudio/experiment/config_schema.h"
 #include "llmstudio/experiment/experiment_config.h"
 
 namespace llmstudio::cli {
@@ -87,6 +89,8 @@ void setup_config(CLI::App& app) {
     print_warnings(cfg);
     for (const auto& p : experiment::check_paths(cfg)) std::cerr << "warning: " << p << " (training would fail)\n";
   });
+  cmd->add_subcommand("docs", "Print the reference of every config key as Markdown (docs/CONFIG.md)")
+      ->callback([] { std::cout << experiment::config_reference_markdown(); });
 }
 
 void setup_data(CLI::App& app) {

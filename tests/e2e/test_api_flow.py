@@ -66,7 +66,14 @@ def test_health_env_schema_models(studio, llms_bin, models_root):
     assert lr["type"] == "float" and lr["help"]
     assert sections["training"]["optimizer"]["type"] == "enum" and "AdamW" in sections["training"]["optimizer"]["choices"]
     assert sections["training"]["epochs"]["type"] == "int" and sections["training"]["lora"]["type"] == "bool"
-    assert "train_dataframe" not in sections["dataset"]
+    assert sections["dataset"]["train_dataframe"]["managed"] is True  # shown, set by the studio
+    # Every key of the table (experiment/config_schema.cpp), with its help; the ignored ones with their reason.
+    keys = [k for s in schema["sections"] for k in s["keys"]]
+    assert len(keys) == len(set((s["name"], k["key"]) for s in schema["sections"] for k in s["keys"])) > 100
+    assert all(k["help"] and k["status"] in ("implemented", "ignored", "refused") for k in keys)
+    assert all(k["reason"] for k in keys if k["status"] != "implemented")
+    assert sections["environment"]["use_deepspeed"]["status"] == "ignored"
+    assert "AdamW8bit" not in sections["training"]["optimizer"]["choices"]  # refused values are not offered
     models = studio.get("/api/models").json()["models"]
     assert [m["path"] for m in models] == [str((models_root / "tiny").resolve())]
     assert models[0]["architecture"] == "LlamaForCausalLM"

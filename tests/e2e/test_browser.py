@@ -143,16 +143,28 @@ def create_experiment(page, studio, model_path, settings):
     for name, value in settings.items():
         section = page.locator(f'details.section[data-section="{name.split(".")[0]}"]')
         if section.get_attribute("open") is None:  # collapsed: open it like a user would
-            section.locator("summary").click()
+            section.locator(":scope > summary").click()
         page.locator(f'[name="{name}"]').fill(str(value))
     # Sections, defaults and help come from the schema.
     schema = api(studio, "/api/config/schema")
     sections = [s["name"] for s in schema["sections"]]
     assert page.locator("details.section").evaluate_all("ds => ds.map(d => d.dataset.section)") == sections
-    managed = {"llm_backbone", "experiment_name", "output_directory", "dataset.train_dataframe"}  # set by the form
-    keys = [f"{s['name']}.{k['key']}" for s in schema["sections"] for k in s["keys"]
-            if k["key"] not in managed and f"{s['name']}.{k['key']}" not in managed]
-    assert page.locator(".create-form .field[data-key]").evaluate_all("fs => fs.map(f => f.dataset.key)") == keys
+    top = ["experiment_name", "dataset.train_dataframe", "llm_backbone"]  # the name, dataset and model pickers
+    full = lambda s, k: f"{s['name']}.{k['key']}" if s["name"] else k["key"]
+    keys = [full(s, k) for s in schema["sections"] for k in s["keys"] if full(s, k) not in top]
+    assert page.locator(".create-form details.section .field[data-key]").evaluate_all(
+        "fs => fs.map(f => f.dataset.key)") == keys
+    # Every key of the table is in the form, its help as the tooltip; ignored, refused and studio-set keys disabled.
+    tips = dict(page.locator(".create-form .field[data-key]").evaluate_all(
+        "fs => fs.map(f => [f.dataset.key, f.title])"))
+    for s in schema["sections"]:
+        for k in s["keys"]:
+            assert tips.get(full(s, k), "").startswith(k["help"]), (full(s, k), tips.get(full(s, k)))
+            if k["status"] != "implemented":
+                assert k["reason"] in tips[full(s, k)], full(s, k)
+    assert page.locator('[name="environment.use_deepspeed"]').is_disabled()
+    assert not page.locator('[name="training.learning_rate"]').is_disabled()
+    assert page.locator('[name="dataset.data_sample_choice"]').evaluate("e => e.tagName") == "INPUT"  # a list
     shot(page, "03-create-form")
     page.get_by_test_id("create-start").click()
     page.wait_for_url(re.compile(r"#/experiments/(?!new\b)[^/?]+$"))

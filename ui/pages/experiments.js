@@ -92,8 +92,8 @@ export async function renderExperiments(page) {
 
 // ---- the create form ------------------------------------------------------------------------------------
 
-// Keys the form sets itself (the dataset and model pickers, the name) or the server owns.
-const HIDDEN = new Set(["llm_backbone", "experiment_name", "output_directory", "dataset.train_dataframe"]);
+// Keys the form's top fields set (the name, the dataset and model pickers): id of the field that stands for each.
+const TOP_KEYS = { experiment_name: "exp-name", "dataset.train_dataframe": "exp-dataset", llm_backbone: "exp-model" };
 const OPEN_SECTIONS = new Set(["dataset", "training"]);
 
 function fieldId(section, key) { return `cfg-${section || "top"}-${key}`; }
@@ -104,15 +104,26 @@ function displayDefault(k) {
   return String(k.default);
 }
 
-// One input per schema key; returns {el, read(): value, key, section, def}.
+// The tooltip of a key: its help, what happens to it when it is not implemented, its allowed range.
+export function keyTooltip(k) {
+  let t = k.help || "";
+  if (k.status && k.status !== "implemented") t += `\n${k.status}: ${k.reason || ""}`;
+  if (k.managed) t += "\nset by the studio";
+  if (k.range) t += `\nallowed: ${k.range}`;
+  return t;
+}
+
+// One input per schema key; returns {el, read(): value, key, section, def, fixed}. Keys that are ignored,
+// refused or set by the studio are shown (with their help and reason) but disabled and never sent.
 function makeField(section, k, columnList) {
   const id = fieldId(section, k.key);
   const full = section ? `${section}.${k.key}` : k.key;
+  const fixed = k.managed || (k.status && k.status !== "implemented");
   let input, read;
   if (k.type === "bool") {
     input = h("input", { type: "checkbox", id, name: full, checked: !!k.default });
     read = () => input.checked;
-  } else if (k.type === "enum" || (k.choices && k.choices.length)) {
+  } else if (k.type === "enum" || (k.type !== "list" && k.choices && k.choices.length)) {
     input = h("select", { id, name: full }, (k.choices || []).map((c, i) =>
       h("option", { value: String(i), selected: JSON.stringify(c) === JSON.stringify(k.default) }, String(c))));
     read = () => k.choices[Number(input.value)];
@@ -127,7 +138,8 @@ function makeField(section, k, columnList) {
       return v;
     };
   } else if (k.type === "list") {
-    input = h("input", { type: "text", id, name: full, value: displayDefault(k), placeholder: "comma-separated",
+    input = h("input", { type: "text", id, name: full, value: displayDefault(k),
+                         placeholder: k.choices ? `comma-separated: ${k.choices.join(", ")}` : "comma-separated",
                          list: /_column$/.test(k.key) ? columnList : null });
     read = () => input.value.split(",").map((x) => x.trim()).filter(Boolean);
   } else {
@@ -135,17 +147,22 @@ function makeField(section, k, columnList) {
                          list: /_column$/.test(k.key) ? columnList : null });
     read = () => input.value;
   }
-  const el = h("div.field", { "data-key": full },
-    h("label", { for: id }, k.key),
+  const tip = keyTooltip(k);
+  input.title = tip;
+  if (fixed) input.disabled = true;
+  const el = h("div.field", { "data-key": full, "data-status": k.status || "implemented", title: tip },
+    h("label", { for: id, title: tip }, k.key),
     input,
     k.help ? h("div.help", k.help) : null,
+    fixed ? h("div.help.muted", k.managed ? "set by the studio" : `${k.status}: ${k.reason || ""}`) : null,
     h("div.help.default", `default: ${displayDefault(k) === "" ? "(empty)" : displayDefault(k)}`));
   input.addEventListener("change", () => {
     let changed = true;
     try { changed = JSON.stringify(read()) !== JSON.stringify(k.default); } catch { /* invalid: flagged on submit */ }
     el.classList.toggle("changed", changed);
   });
-  return { el, read, input, key: k.key, section, def: k.default, full };
+  return { el, read, input, key: k.key, section, def: k.default, full, fixed,
+           inert: !!(k.status && k.status !== "implemented") };
 }
 
 export async function renderNewExperiment(page, { params }) {
@@ -176,13 +193,16 @@ export async function renderNewExperiment(page, { params }) {
 
   const fields = [];
   const sections = (schema.sections || []).map((sec) => {
-    const visible = (sec.keys || []).filter((k) => !HIDDEN.has(k.key) && !HIDDEN.has(`${sec.name}.${k.key}`));
+    const visible = (sec.keys || []).filter((k) => !((sec.name ? `${sec.name}.${k.key}` : k.key) in TOP_KEYS));
     if (!visible.length) return null;
     const fs = visible.map((k) => makeField(sec.name, k, columnList));
     fields.push(...fs);
     return h("details.section", { open: OPEN_SECTIONS.has(sec.name) || undefined, "data-section": sec.name },
       h("summary", h("span.section-name", sec.title || sec.name || "general"), h("span.muted", ` · ${fs.length} settings`)),
-      h("div.field-grid", fs.map((f) => f.el)));
+      h("div.field-grid", fs.filter((f) => !f.inert).map((f) => f.el)),
+      // H2O's keys without effect here, folded away (their tooltips and notes say why).
+      fs.some((f) => f.inert) ? h("details.inert-keys", h("summary.muted", `H2O settings ignored or refused here · ${fs.filter((f) => f.inert).length}`),
+        h("div.field-grid", fs.filter((f) => f.inert).map((f) => f.el))) : null);
   });
 
   // Picking a dataset offers its columns for the *_column settings and drops default columns it lacks.
@@ -217,6 +237,18 @@ export async function renderNewExperiment(page, { params }) {
       h("button.primary", { type: "submit", name: "start", value: "1", "data-testid": "create-start" }, "Create and start"),
       h("button", { type: "submit", name: "start", value: "0" }, "Create only")));
   page.append(form);
+  // The top fields stand for their keys of the schema: the same data-key and the key's help as their tooltip.
+  for (const sec of schema.sections || []) {
+    for (const k of sec.keys || []) {
+      const full = sec.name ? `${sec.name}.${k.key}` : k.key;
+      const input = TOP_KEYS[full] && form.querySelector(`#${TOP_KEYS[full]}`);
+      if (!input) continue;
+      const tip = keyTooltip(k);
+      input.title = tip;
+      input.closest(".field").dataset.key = full;
+      input.closest(".field").title = tip;
+    }
+  }
 
   async function submit(submitter) {
     clear(errorArea);
@@ -225,6 +257,7 @@ export async function renderNewExperiment(page, { params }) {
     try {
       if (!dsSelect.value) throw new Error("choose a dataset");
       for (const f of fields) {
+        if (f.fixed) continue;
         const v = f.read();
         if (JSON.stringify(v) === JSON.stringify(f.def)) continue;  // send only what differs from the defaults
         if (f.section) (config[f.section] ||= {})[f.key] = v;

@@ -6,6 +6,8 @@
 //
 // Defaults are H2O's for text_causal_language_modeling (llm_studio/python_configs/
 // text_causal_language_modeling_config.py) except where marked "differs from H2O" below.
+// Every key, its type, allowed values or range, help and status live in one table (config_schema.h), which
+// loading, `--set`, validate(), the warnings and to_yaml() follow.
 // Strictness: unknown keys and invalid values are errors naming the key, the value and the allowed values;
 // H2O keys without meaning here (Neptune/W&B, DeepSpeed, GPU lists, ...) are accepted and ignored, with a
 // warning when their value would have changed H2O's behaviour; int8/int4 backbones, DoRA, RLHF and problem

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <set>
 
+#include "llmstudio/experiment/config_schema.h"
 #include "llmstudio/io/json_text.h"
 #include "llmstudio/server/api_error.h"
 
@@ -14,65 +15,11 @@ using nlohmann::json;
 
 namespace {
 
-struct KeyDoc {
-  const char* key;  // "section.key"
-  const char* help;
-  std::vector<const char*> choices;  // non-empty: an enum
-};
-
-// Help texts and allowed values (the values experiment_config.cpp's validate() accepts).
-const std::vector<KeyDoc>& key_docs() {
-  static const std::vector<KeyDoc> docs = {
-      {"dataset.validation_strategy", "automatic: hold out validation_size of the training data; custom: a separate file", {"automatic", "custom"}},
-      {"dataset.validation_size", "Fraction of the training data held out for validation (automatic strategy)", {}},
-      {"dataset.data_sample", "Fraction of the data used (1.0 = all)", {}},
-      {"dataset.system_column", "Column with system prompts (None = no system prompts)", {}},
-      {"dataset.prompt_column", "Column(s) joined into the prompt", {}},
-      {"dataset.prompt_column_separator", "Separator between several prompt columns", {}},
-      {"dataset.answer_column", "Column with the answers the model learns to write", {}},
-      {"dataset.parent_id_column", "Column linking a row to the previous turn of its conversation (None = off)", {}},
-      {"dataset.id_column", "Column with row ids (for parent_id chaining)", {}},
-      {"dataset.text_system_start", "Marker before the system prompt", {}},
-      {"dataset.text_prompt_start", "Marker before each prompt", {}},
-      {"dataset.text_answer_separator", "Marker between prompt and answer", {}},
-      {"dataset.mask_prompt_labels", "Compute the loss on answers only", {}},
-      {"dataset.use_chat_template", "Lay samples out with the model's chat template instead of the markers", {}},
-      {"tokenizer.max_length", "Longest sample in tokens (longer ones are cut)", {}},
-      {"tokenizer.padding_quantile", "Pad batches to this quantile of their lengths", {}},
-      {"architecture.backbone_dtype", "Weights dtype (auto: bfloat16 where the device supports it, else float32)",
-       {"auto", "float32", "bfloat16", "float16"}},
-      {"architecture.gradient_checkpointing", "Recompute activations in the backward pass to save memory", {}},
-      {"training.loss_function", "Training loss", {"TokenAveragedCrossEntropy", "SampleAveragedCrossEntropy"}},
-      {"training.optimizer", "Optimizer", {"AdamW", "Adam", "SGD", "RMSprop", "Adadelta"}},
-      {"training.learning_rate", "Peak learning rate", {}},
-      {"training.batch_size", "Samples per step (per accumulation step)", {}},
-      {"training.epochs", "Passes over the training data", {}},
-      {"training.schedule", "Learning-rate schedule", {"Cosine", "Linear", "Constant"}},
-      {"training.warmup_epochs", "Epochs of linear warm-up", {}},
-      {"training.weight_decay", "AdamW weight decay", {}},
-      {"training.gradient_clip", "Clip the gradient norm to this (0 = off)", {}},
-      {"training.grad_accumulation", "Batches accumulated per optimizer step", {}},
-      {"training.lora", "Train a LoRA adapter (false: full fine-tuning)", {}},
-      {"training.lora_r", "LoRA rank", {}},
-      {"training.lora_alpha", "LoRA scaling numerator (scale = alpha / r)", {}},
-      {"training.lora_dropout", "Dropout on the LoRA input", {}},
-      {"training.lora_target_modules", "Comma-separated module names (empty = all linear layers)", {}},
-      {"training.save_checkpoint", "Which weights to keep", {"last", "best", "each_evaluation_epoch", "disable"}},
-      {"training.evaluation_epochs", "Validate every this many epochs", {}},
-      {"prediction.metric", "Validation metric", {"Perplexity", "BLEU"}},
-      {"prediction.max_length_inference", "Tokens generated at most for validation predictions", {}},
-      {"prediction.do_sample", "Sample instead of greedy decoding", {}},
-      {"prediction.temperature", "Sampling temperature", {}},
-      {"environment.mixed_precision", "Compute in mixed precision where supported", {}},
-      {"environment.mixed_precision_dtype", "Mixed-precision dtype", {"bfloat16", "float16"}},
-      {"environment.seed", "Random seed (-1 = random, recorded)", {}},
-      {"logging.logger", "External logger (only local logs here; others are ignored)", {"None", "Neptune", "W&B"}},
-  };
-  return docs;
-}
-
+// Keys the request may not set (the studio fills in the dataset; the others need files it does not offer yet).
 const std::set<std::string> kManaged = {"dataset.train_dataframe", "dataset.validation_dataframe",
                                         "architecture.pretrained_weights"};
+// Top-level keys the studio sets itself (config_from_request overwrites them).
+const std::set<std::string> kStudioKeys = {"experiment_name", "output_directory", "llm_backbone"};
 
 json scalar_to_json(const std::string& s) {
   if (s == "true" || s == "True") return true;
@@ -105,12 +52,44 @@ json node_to_json(const YAML::Node& n) {
   return o;
 }
 
-std::string type_of(const json& v) {
-  if (v.is_boolean()) return "bool";
-  if (v.is_number_integer()) return "int";
-  if (v.is_number()) return "float";
-  if (v.is_array()) return "list";
-  return "string";
+// An implemented key's value in `cfg`, typed.
+json field_json(const experiment::KeySpec& k, const experiment::ExperimentConfig& cfg) {
+  using experiment::ValueType;
+  const std::string text = experiment::field_text(k, cfg);
+  switch (experiment::value_type(k)) {
+    case ValueType::List: return node_to_json(YAML::Load(text));
+    case ValueType::Text:
+    case ValueType::Choice: return text;
+    case ValueType::Bool:
+    case ValueType::Int:
+    case ValueType::Float: return scalar_to_json(text);
+  }
+  return text;
+}
+
+// One key of the table as the form needs it.
+json key_json(const experiment::KeySpec& k) {
+  using experiment::KeyStatus;
+  static const experiment::ExperimentConfig defaults;
+  json out = {{"key", std::string(k.key)},
+              {"type", std::string(experiment::to_string(experiment::value_type(k)))},
+              {"help", std::string(k.help)},
+              {"status", std::string(experiment::to_string(k.status))}};
+  if (k.status == KeyStatus::Implemented) {
+    out["default"] = field_json(k, defaults);
+  } else {
+    out["default"] = k.h2o_default.empty() ? json("") : node_to_json(YAML::Load(std::string(k.h2o_default)));
+    out["reason"] = std::string(k.reason);
+  }
+  if (!k.choices.empty()) {
+    json choices = json::array();
+    for (auto c : experiment::offered_choices(k)) choices.push_back(std::string(c));
+    out["choices"] = choices;
+  }
+  if (k.bounds) out["range"] = experiment::bounds_text(k);
+  const std::string full = experiment::dotted_key(k);
+  if (kManaged.count(full) || kStudioKeys.count(full)) out["managed"] = true;
+  return out;
 }
 
 }  // namespace
@@ -129,31 +108,13 @@ json config_yaml_to_json(const std::string& yaml_text) {
 
 json config_schema() {
   static const json schema = [] {
-    // In cfg.yaml's order (H2O's), from the defaults of experiment::ExperimentConfig.
-    const YAML::Node defaults = YAML::Load(experiment::to_yaml(experiment::ExperimentConfig{}));
-    std::map<std::string, const KeyDoc*> docs;
-    for (const auto& d : key_docs()) docs[d.key] = &d;
     json sections = json::array();
-    for (const auto& sec : defaults) {
-      const std::string section = sec.first.as<std::string>();
-      if (!sec.second.IsMap()) continue;  // top level: name, paths, backbone, problem type: set by the studio
-      json list = json::array();
-      for (const auto& kv : sec.second) {
-        const std::string key = kv.first.as<std::string>();
-        const json value = node_to_json(kv.second);
-        const std::string full = section + "." + key;
-        if (kManaged.count(full)) continue;
-        json k = {{"key", key}, {"type", type_of(value)}, {"default", value}, {"help", ""}};
-        if (auto it = docs.find(full); it != docs.end()) {
-          k["help"] = it->second->help;
-          if (!it->second->choices.empty()) {
-            k["type"] = "enum";
-            k["choices"] = it->second->choices;
-          }
-        }
-        list.push_back(std::move(k));
-      }
-      sections.push_back({{"name", section}, {"keys", std::move(list)}});
+    for (auto section : experiment::config_sections()) {
+      json keys = json::array();
+      for (const auto& k : experiment::config_keys())
+        if (k.section == section) keys.push_back(key_json(k));
+      sections.push_back({{"name", std::string(section)}, {"title", section.empty() ? "general" : std::string(section)},
+                          {"keys", std::move(keys)}});
     }
     return json{{"sections", sections}};
   }();

@@ -1,6 +1,6 @@
-// The experiment settings as the studio's API sees them: the schema the create form is built from (every
-// cfg.yaml key by section with its type, default, allowed values and help; types and defaults come from
-// experiment::ExperimentConfig's own defaults, so they cannot drift from the CLI), the translation of a request's
+// The experiment settings as the studio's API sees them: the schema the create form is built from (every key of
+// experiment/config_schema.h's table by section with its type, default, allowed values or range, help and status;
+// defaults come from experiment::ExperimentConfig's own, so they cannot drift from the CLI), the translation of a request's
 // {"section": {"key": value}} into a validated experiment::ExperimentConfig (the same parser and validate() as
 // `llmstudio train`), a YAML config back to JSON, and the differences between several configs.
 #pragma once
@@ -15,8 +15,9 @@
 
 namespace llmstudio::server {
 
-// {"sections": [{"name": "training", "keys": [{"key", "type", "default", "choices"?, "help"}]}]}. Keys the
-// studio sets itself (paths, names) are left out.
+// {"sections": [{"name": "training", "title", "keys": [{"key", "type", "default", "help", "status", "choices"?,
+// "range"?, "reason"? (ignored/refused keys), "managed"? (set by the studio, not by the form's fields)}]}]}; the
+// top-level keys are the section named "" (title "general"). Every key of the table is listed.
 nlohmann::json config_schema();
 
 // What the studio fills in itself; the request may not set these keys.
