@@ -148,7 +148,7 @@ void setup_data(CLI::App& app) {
       return;
     }
     std::cout << "train file rows: " << r.train_file_rows << "\n";
-    if (cfg.dataset.validation_strategy == "custom") std::cout << "validation file rows: " << r.validation_file_rows << "\n";
+    if (cfg.dataset.validation_strategy == experiment::ValidationStrategy::Custom) std::cout << "validation file rows: " << r.validation_file_rows << "\n";
     else std::cout << "conversations (split groups): " << r.conversations << "\n";
     std::cout << "train rows: " << prepared.train.num_rows() << "\nvalidation rows: " << prepared.validation.num_rows()
               << "\ndropped (empty prompt): " << r.dropped_empty_prompts

@@ -91,8 +91,10 @@ int steps(char** argv) {
   oc.lr = std::stod(argv[10]);
   const std::string precision = argv[11];
   const bool ckpt = std::string(argv[12]) == "1";
-  const auto plan = train::plan_mixed_precision(precision != "float32", precision == "float32" ? "bfloat16" : precision,
-                                                "cpu", "bfloat16", true);
+  const auto mp_dtype = experiment::enum_from_string<experiment::MixedPrecisionDtype>(precision);
+  LLMS_CHECK(precision == "float32" || mp_dtype, "precision: float32, bfloat16 or float16, found ", precision);
+  const auto plan = train::plan_mixed_precision(precision != "float32", mp_dtype.value_or(experiment::MixedPrecisionDtype::BFloat16),
+                                                "cpu", experiment::BackboneDtype::BFloat16, true);
 
   auto lm = model::CausalLM::load(model_dir, {"cpu", "float32"});
   model::attach_lora(lm, lc, 0);

@@ -192,3 +192,55 @@ TEST(ConfigSchema, DocsConfigMdIsTheGeneratedReference) {
   for (const auto& k : config_keys())
     EXPECT_NE(generated.find("| `" + std::string(k.key) + "` |"), std::string::npos) << dotted_key(k);
 }
+
+namespace {
+template <typename E>
+void expect_round_trip(std::size_t count) {
+  ASSERT_EQ(EnumNames<E>::names.size(), count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto e = static_cast<E>(i);
+    EXPECT_EQ(enum_from_string<E>(to_string(e)), e) << to_string(e);
+  }
+  EXPECT_FALSE(enum_from_string<E>("no such value").has_value());
+}
+}  // namespace
+
+TEST(ConfigSchema, ValuesWithChoicesParseToEnums) {
+  expect_round_trip<ValidationStrategy>(2);
+  expect_round_trip<BackboneDtype>(6);
+  expect_round_trip<LossFunction>(2);
+  expect_round_trip<OptimizerKind>(6);
+  expect_round_trip<ScheduleKind>(3);
+  expect_round_trip<SaveCheckpoint>(4);
+  expect_round_trip<MetricKind>(3);
+  expect_round_trip<MixedPrecisionDtype>(2);
+  expect_round_trip<LoggerKind>(3);
+  const auto c = parse_experiment_config(
+      "llm_backbone: /m\ndataset:\n  train_dataframe: t.csv\n  validation_strategy: custom\n  validation_dataframe: v.csv\n"
+      "architecture:\n  backbone_dtype: float16\ntraining:\n  optimizer: Adadelta\n  schedule: Linear\n"
+      "  loss_function: SampleAveragedCrossEntropy\n  save_checkpoint: each_evaluation_epoch\n"
+      "prediction:\n  metric: BLEU\nenvironment:\n  mixed_precision_dtype: float16\nlogging:\n  logger: W&B\n",
+      "cfg.yaml");
+  EXPECT_EQ(c.dataset.validation_strategy, ValidationStrategy::Custom);
+  EXPECT_EQ(c.architecture.backbone_dtype, BackboneDtype::Float16);
+  EXPECT_EQ(c.training.optimizer, OptimizerKind::Adadelta);
+  EXPECT_EQ(c.training.schedule, ScheduleKind::Linear);
+  EXPECT_EQ(c.training.loss_function, LossFunction::SampleAveraged);
+  EXPECT_EQ(c.training.save_checkpoint, SaveCheckpoint::EachEvaluationEpoch);
+  EXPECT_EQ(c.prediction.metric, MetricKind::BLEU);
+  EXPECT_EQ(c.environment.mixed_precision_dtype, MixedPrecisionDtype::Float16);
+  EXPECT_EQ(c.logging.logger, LoggerKind::WandB);
+  // Written back with the table's names; an unknown name is refused with the allowed ones (refused names left out).
+  const std::string yaml = to_yaml(c);
+  for (const char* line : {"optimizer: Adadelta", "save_checkpoint: each_evaluation_epoch", "logger: W&B"})
+    EXPECT_NE(yaml.find(line), std::string::npos) << line;
+  const auto msg = error_of("llm_backbone: /m\ntraining:\n  optimizer: Lion\n");
+  EXPECT_NE(msg.find("training.optimizer: invalid value \"Lion\"; allowed values: AdamW, Adam, SGD, RMSprop, Adadelta"),
+            std::string::npos)
+      << msg;
+  // Every key whose field is an enum offers the enum's names.
+  const KeySpec* opt = find_key("training", "optimizer");
+  ASSERT_NE(opt, nullptr);
+  EXPECT_EQ(value_type(*opt), ValueType::Choice);
+  EXPECT_EQ(opt->choices.size(), EnumNames<OptimizerKind>::names.size());
+}

@@ -48,7 +48,7 @@ bool contains(const std::vector<std::string>& v, const std::string& needle) {
 TEST(TrainConfig, DefaultsAreH2OsForCausalLM) {
   ExperimentConfig c;
   EXPECT_EQ(c.problem_type, "text_causal_language_modeling");
-  EXPECT_EQ(c.dataset.validation_strategy, "automatic");
+  EXPECT_EQ(to_string(c.dataset.validation_strategy), "automatic");
   EXPECT_DOUBLE_EQ(c.dataset.validation_size, 0.01);
   EXPECT_EQ(c.dataset.prompt_column, (std::vector<std::string>{"instruction", "input"}));
   EXPECT_EQ(c.dataset.answer_column, "output");
@@ -62,19 +62,19 @@ TEST(TrainConfig, DefaultsAreH2OsForCausalLM) {
   EXPECT_DOUBLE_EQ(c.training.learning_rate, 1e-4);
   EXPECT_EQ(c.training.batch_size, 2);
   EXPECT_EQ(c.training.epochs, 1);
-  EXPECT_EQ(c.training.schedule, "Cosine");
-  EXPECT_EQ(c.training.optimizer, "AdamW");
-  EXPECT_EQ(c.training.loss_function, "TokenAveragedCrossEntropy");
+  EXPECT_EQ(to_string(c.training.schedule), "Cosine");
+  EXPECT_EQ(to_string(c.training.optimizer), "AdamW");
+  EXPECT_EQ(to_string(c.training.loss_function), "TokenAveragedCrossEntropy");
   EXPECT_TRUE(c.training.lora);
   EXPECT_EQ(c.training.lora_r, 4);
   EXPECT_EQ(c.training.lora_alpha, 16);
   EXPECT_DOUBLE_EQ(c.training.lora_dropout, 0.05);
-  EXPECT_EQ(c.training.save_checkpoint, "last");
+  EXPECT_EQ(to_string(c.training.save_checkpoint), "last");
   EXPECT_TRUE(c.environment.mixed_precision);
   EXPECT_EQ(c.environment.seed, -1);
   // deliberate differences
-  EXPECT_EQ(c.architecture.backbone_dtype, "auto");
-  EXPECT_EQ(c.prediction.metric, "Perplexity");
+  EXPECT_EQ(to_string(c.architecture.backbone_dtype), "auto");
+  EXPECT_EQ(to_string(c.prediction.metric), "Perplexity");
 }
 
 TEST(TrainConfig, MinimalFileLoadsAndValidates) {
@@ -172,7 +172,7 @@ TEST(TrainConfig, QuantizedBackbonesAndOtherProblemTypesAreRefused) {
     EXPECT_NE(msg.find("bfloat16"), std::string::npos) << msg;  // the hint
   }
   for (const char* dtype : {"float32", "bfloat16", "float16", "auto"})
-    EXPECT_EQ(parse(kMinimal + "architecture:\n  backbone_dtype: " + dtype + "\n").architecture.backbone_dtype, dtype);
+    EXPECT_EQ(to_string(parse(kMinimal + "architecture:\n  backbone_dtype: " + dtype + "\n").architecture.backbone_dtype), dtype);
   auto msg = error_of([] { parse(kMinimal + "problem_type: text_dpo_modeling\ntraining:\n  beta: 0.1\n"); });
   EXPECT_NE(msg.find("not supported yet"), std::string::npos) << msg;  // refused before its unknown keys
   EXPECT_NE(msg.find("text_dpo_modeling"), std::string::npos) << msg;
@@ -200,7 +200,7 @@ TEST(TrainConfig, IgnoredH2OKeysWarnOnlyWhenTheyWouldMatter) {
   EXPECT_TRUE(contains(c.warnings, "logging.logger: \"Neptune\" is ignored"));
 
   c = parse(kMinimal + "prediction:\n  metric: GPT\n");
-  EXPECT_EQ(c.prediction.metric, "Perplexity");
+  EXPECT_EQ(to_string(c.prediction.metric), "Perplexity");
   EXPECT_TRUE(contains(c.warnings, "prediction.metric: \"GPT\""));
 }
 
@@ -228,8 +228,8 @@ TEST(TrainConfig, SetOverridesAreTypedByKey) {
   // overrides are validated: an override can fix a refused value from the file
   msg = error_of([] { parse(kMinimal, {"architecture.backbone_dtype=int4"}); });
   EXPECT_NE(msg.find("not supported yet"), std::string::npos) << msg;
-  EXPECT_EQ(parse(kMinimal + "architecture:\n  backbone_dtype: int4\n", {"architecture.backbone_dtype=float16"})
-                .architecture.backbone_dtype,
+  EXPECT_EQ(to_string(parse(kMinimal + "architecture:\n  backbone_dtype: int4\n", {"architecture.backbone_dtype=float16"})
+                          .architecture.backbone_dtype),
             "float16");
 }
 
@@ -302,7 +302,7 @@ TEST(TrainConfig, H2OExportedConfigLoadsWithExpectedWarnings) {
   EXPECT_EQ(c.dataset.system_column, "None");
   EXPECT_EQ(c.dataset.prompt_column_separator, "\\n\\n");
   EXPECT_DOUBLE_EQ(c.training.differential_learning_rate, 1e-05);
-  EXPECT_EQ(c.prediction.metric, "Perplexity");
+  EXPECT_EQ(to_string(c.prediction.metric), "Perplexity");
   ASSERT_EQ(c.warnings.size(), 2u) << c.warnings[0];
   EXPECT_TRUE(contains(c.warnings, "prediction.metric: \"GPT\""));
   EXPECT_TRUE(contains(c.warnings, "logging.logger: \"Neptune\" is ignored"));

@@ -148,22 +148,24 @@ TEST(LossScaler, UnscalesGradientsAndFlagsNonFinite) {
 // ---- mixed-precision plan and autocast --------------------------------------------------------------------------
 
 TEST(MixedPrecision, PlanFollowsConfigAndDevice) {
-  auto off = plan_mixed_precision(false, "bfloat16", "cuda:0", "auto", true);
+  using MP = experiment::MixedPrecisionDtype;
+  using BD = experiment::BackboneDtype;
+  auto off = plan_mixed_precision(false, MP::BFloat16, "cuda:0", BD::Auto, true);
   EXPECT_FALSE(off.enabled);
-  auto cuda = plan_mixed_precision(true, "bfloat16", "cuda:0", "auto", true);
+  auto cuda = plan_mixed_precision(true, MP::BFloat16, "cuda:0", BD::Auto, true);
   EXPECT_TRUE(cuda.enabled);
   EXPECT_EQ(cuda.dtype, at::kBFloat16);
   EXPECT_FALSE(cuda.loss_scaling);
-  auto fp16 = plan_mixed_precision(true, "float16", "cuda:0", "float32", false);
+  auto fp16 = plan_mixed_precision(true, MP::Float16, "cuda:0", BD::Float32, false);
   EXPECT_TRUE(fp16.enabled && fp16.loss_scaling);
   EXPECT_EQ(fp16.dtype, at::kHalf);
   // CPU: only with an explicitly low-precision backbone.
-  auto cpu_auto = plan_mixed_precision(true, "bfloat16", "cpu", "auto", true);
+  auto cpu_auto = plan_mixed_precision(true, MP::BFloat16, "cpu", BD::Auto, true);
   EXPECT_FALSE(cpu_auto.enabled);
   EXPECT_NE(cpu_auto.note.find("backbone_dtype"), std::string::npos);
-  EXPECT_TRUE(plan_mixed_precision(true, "bfloat16", "cpu", "bfloat16", true).enabled);
+  EXPECT_TRUE(plan_mixed_precision(true, MP::BFloat16, "cpu", BD::BFloat16, true).enabled);
   try {
-    plan_mixed_precision(true, "bfloat16", "cuda:0", "auto", false);
+    plan_mixed_precision(true, MP::BFloat16, "cuda:0", BD::Auto, false);
     FAIL() << "bf16 on a device without bf16 must be refused";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("mixed_precision_dtype=float16"), std::string::npos) << e.what();
@@ -286,7 +288,7 @@ TEST(DifferentialLr, OptimizerStepsEachGroupAtItsRate) {
   std::vector<std::pair<std::string, at::Tensor>> params = {{"model.embed_tokens.weight", a},
                                                             {"model.layers.0.mlp.up_proj.weight", b}};
   OptimizerConfig oc;
-  oc.name = "SGD";
+  oc.kind = experiment::OptimizerKind::SGD;
   oc.lr = 0.1;
   Optimizer opt(params, oc);
   opt.set_lr_factors(differential_lr_factors(params, {"embed"}, 0.1, 0.01));

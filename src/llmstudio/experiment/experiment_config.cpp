@@ -337,7 +337,7 @@ void load_tree(ExperimentConfig& cfg, const YAML::Node& root, const std::string&
 // The choices, ranges and refused values come from the key table (check_section); here only the rules across keys.
 
 void DatasetConfig::validate() const {
-  if (validation_strategy == "custom" && (validation_dataframe.empty() || validation_dataframe == "None"))
+  if (validation_strategy == ValidationStrategy::Custom && (validation_dataframe.empty() || validation_dataframe == "None"))
     fail("dataset.validation_dataframe: must name a file when dataset.validation_strategy is custom",
          "\n  hint: --set dataset.validation_dataframe=path/to/val.csv or dataset.validation_strategy=automatic");
   LLMS_CHECK(!train_dataframe.empty() && train_dataframe != "None",
@@ -402,9 +402,9 @@ void ExperimentConfig::validate() const {
   environment.validate();
   check_section(*this, "logging");
   logging.validate();
-  if (training.packing && training.loss_function != "TokenAveragedCrossEntropy")
+  if (training.packing && training.loss_function != LossFunction::TokenAveraged)
     fail("training.packing: true needs training.loss_function: TokenAveragedCrossEntropy (found ",
-         training.loss_function, "; a packed row holds several samples)\n  hint: --set training.packing=false");
+         to_string(training.loss_function), "; a packed row holds several samples)\n  hint: --set training.packing=false");
 }
 
 // ---- public API ---------------------------------------------------------------------------------------------
@@ -485,7 +485,7 @@ std::vector<std::string> check_paths(const ExperimentConfig& cfg) {
     problems.push_back("llm_backbone: \"" + cfg.llm_backbone + "\" has no config.json");
   if (!fs::is_regular_file(cfg.dataset.train_dataframe, ec))
     problems.push_back("dataset.train_dataframe: file \"" + cfg.dataset.train_dataframe + "\" not found");
-  if (cfg.dataset.validation_strategy == "custom" && !fs::is_regular_file(cfg.dataset.validation_dataframe, ec))
+  if (cfg.dataset.validation_strategy == ValidationStrategy::Custom && !fs::is_regular_file(cfg.dataset.validation_dataframe, ec))
     problems.push_back("dataset.validation_dataframe: file \"" + cfg.dataset.validation_dataframe + "\" not found");
   return problems;
 }
@@ -530,7 +530,7 @@ data::DatasetSpec dataset_spec(const ExperimentConfig& cfg) {
   const auto& d = cfg.dataset;
   data::DatasetSpec s;
   s.train_dataframe = d.train_dataframe;
-  s.validation_strategy = d.validation_strategy;
+  s.validation_strategy = std::string(to_string(d.validation_strategy));
   s.validation_dataframe = d.validation_dataframe;
   s.validation_size = d.validation_size;
   s.data_sample = d.data_sample;

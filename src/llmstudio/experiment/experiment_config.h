@@ -20,13 +20,14 @@
 #include <vector>
 
 #include "llmstudio/data/dataset_split.h"
+#include "llmstudio/experiment/config_enums.h"
 #include "llmstudio/tokenizer/prompt_format.h"
 
 namespace llmstudio::experiment {
 
 struct DatasetConfig {
   std::string train_dataframe = "/path/to/train.csv";
-  std::string validation_strategy = "automatic";  // automatic | custom
+  ValidationStrategy validation_strategy = ValidationStrategy::Automatic;
   std::string validation_dataframe = "None";       // H2O's default is ""; exported configs say "None"
   double validation_size = 0.01;
   double data_sample = 1.0;
@@ -60,7 +61,7 @@ struct TokenizerConfig {
 struct ArchitectureConfig {
   // differs from H2O: H2O defaults to int4 (bitsandbytes); we default to "auto" = bfloat16 where the device
   // supports it, else float32 (platform::choose_device). int8/int4 are refused until native quantization exists.
-  std::string backbone_dtype = "auto";
+  BackboneDtype backbone_dtype = BackboneDtype::Auto;
   bool gradient_checkpointing = true;
   double intermediate_dropout = 0.0;
   std::string pretrained_weights = "";
@@ -68,8 +69,8 @@ struct ArchitectureConfig {
 };
 
 struct TrainingConfig {
-  std::string loss_function = "TokenAveragedCrossEntropy";
-  std::string optimizer = "AdamW";
+  LossFunction loss_function = LossFunction::TokenAveraged;
+  OptimizerKind optimizer = OptimizerKind::AdamW;
   double learning_rate = 0.0001;
   std::vector<std::string> differential_learning_rate_layers = {};
   double differential_learning_rate = 0.00001;
@@ -77,7 +78,7 @@ struct TrainingConfig {
   int64_t batch_size = 2;
   bool drop_last_batch = true;
   int64_t epochs = 1;
-  std::string schedule = "Cosine";
+  ScheduleKind schedule = ScheduleKind::Cosine;
   double min_learning_rate_ratio = 0.0;
   double warmup_epochs = 0.0;
   double weight_decay = 0.0;
@@ -91,7 +92,7 @@ struct TrainingConfig {
   bool use_rslora = false;
   std::string lora_target_modules = "";  // comma-separated; "" = all linear layers of the blocks (as H2O)
   std::vector<std::string> lora_unfreeze_layers = {};
-  std::string save_checkpoint = "last";
+  SaveCheckpoint save_checkpoint = SaveCheckpoint::Last;
   double evaluation_epochs = 1.0;
   bool evaluate_before_training = false;
   bool train_validation_data = false;
@@ -111,7 +112,7 @@ struct AugmentationConfig {
 
 struct PredictionConfig {
   // differs from H2O: H2O defaults to "GPT" (an OpenAI API judge); we have no external judge, so Perplexity.
-  std::string metric = "Perplexity";
+  MetricKind metric = MetricKind::Perplexity;
   int64_t min_length_inference = 2;
   int64_t max_length_inference = 256;
   double max_time = 0.0;
@@ -128,13 +129,13 @@ struct PredictionConfig {
 
 struct EnvironmentConfig {
   bool mixed_precision = true;
-  std::string mixed_precision_dtype = "bfloat16";
+  MixedPrecisionDtype mixed_precision_dtype = MixedPrecisionDtype::BFloat16;
   int64_t seed = -1;  // -1 = a random seed, chosen and recorded at the start of training
   void validate() const;
 };
 
 struct LoggingConfig {
-  std::string logger = "None";  // H2O: None | Neptune | W&B; only local logs here, others are ignored with a warning
+  LoggerKind logger = LoggerKind::None;  // only local logs here; Neptune / W&B are ignored with a warning
   void validate() const;
 };
 

@@ -6,8 +6,7 @@
 namespace llmstudio::train {
 
 LossKind parse_loss_kind(const std::string& name) {
-  if (name == "TokenAveragedCrossEntropy") return LossKind::TokenAveraged;
-  if (name == "SampleAveragedCrossEntropy") return LossKind::SampleAveraged;
+  if (auto kind = experiment::enum_from_string<LossKind>(name)) return *kind;
   fail("loss_function '", name, "' is not supported; allowed: TokenAveragedCrossEntropy, SampleAveragedCrossEntropy");
 }
 

@@ -7,11 +7,14 @@
 
 #include <string>
 
+#include "llmstudio/experiment/config_enums.h"
+
 namespace llmstudio::train {
 
-enum class LossKind { TokenAveraged, SampleAveraged };
+// training.loss_function (experiment/config_enums.h): TokenAveraged or SampleAveraged.
+using LossKind = experiment::LossFunction;
 
-// "TokenAveragedCrossEntropy" / "SampleAveragedCrossEntropy"; Error listing the allowed names otherwise.
+// "TokenAveragedCrossEntropy" / "SampleAveragedCrossEntropy" (the config's names); Error listing them otherwise.
 LossKind parse_loss_kind(const std::string& name);
 
 // logits [B, T, V]; labels [B, T] with -100 on positions that are not trained. Position t predicts label t+1.

@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <string>
 
+#include "llmstudio/experiment/config_enums.h"
+
 namespace llmstudio::train {
 
 struct LrSchedule {
-  std::string kind = "Cosine";  // Cosine, Linear, Constant
+  experiment::ScheduleKind kind = experiment::ScheduleKind::Cosine;
   double base_lr = 1e-4;
   double min_ratio = 0.0;
   std::int64_t warmup_steps = 0;

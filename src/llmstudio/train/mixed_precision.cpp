@@ -10,28 +10,33 @@
 
 namespace llmstudio::train {
 
-MixedPrecisionPlan plan_mixed_precision(bool mixed_precision, const std::string& mixed_precision_dtype,
-                                        const std::string& device, const std::string& backbone_dtype, bool device_bf16) {
+MixedPrecisionPlan plan_mixed_precision(bool mixed_precision, experiment::MixedPrecisionDtype mixed_precision_dtype,
+                                        const std::string& device, experiment::BackboneDtype backbone_dtype,
+                                        bool device_bf16) {
+  using experiment::BackboneDtype;
   MixedPrecisionPlan plan;
   if (!mixed_precision) {
     plan.note = "mixed precision off (environment.mixed_precision: false)";
     return plan;
   }
-  LLMS_CHECK(mixed_precision_dtype == "bfloat16" || mixed_precision_dtype == "float16",
-             "environment.mixed_precision_dtype: invalid value '", mixed_precision_dtype, "'; allowed: bfloat16, float16");
   const bool cpu = device.rfind("cpu", 0) == 0;
-  if (cpu && backbone_dtype != "bfloat16" && backbone_dtype != "float16") {
-    plan.note = "mixed precision not used on CPU with architecture.backbone_dtype " + backbone_dtype +
+  if (cpu && backbone_dtype != BackboneDtype::BFloat16 && backbone_dtype != BackboneDtype::Float16) {
+    plan.note = "mixed precision not used on CPU with architecture.backbone_dtype " +
+                std::string(experiment::to_string(backbone_dtype)) +
                 " (float32 matmuls are faster on most CPUs); set backbone_dtype: bfloat16 to train in bf16 on CPU";
     return plan;
   }
-  const bool bf16 = mixed_precision_dtype == "bfloat16";
+  bool bf16 = true;
+  switch (mixed_precision_dtype) {
+    case experiment::MixedPrecisionDtype::BFloat16: bf16 = true; break;
+    case experiment::MixedPrecisionDtype::Float16: bf16 = false; break;
+  }
   LLMS_CHECK(!bf16 || device_bf16, "environment.mixed_precision_dtype: bfloat16 is not supported on ", device,
              " (CUDA needs compute capability 8.0+)\n  hint: --set environment.mixed_precision_dtype=float16");
   plan.enabled = true;
   plan.dtype = bf16 ? at::kBFloat16 : at::kHalf;
   plan.loss_scaling = !bf16;
-  plan.note = std::string("mixed precision ") + mixed_precision_dtype +
+  plan.note = std::string("mixed precision ") + std::string(experiment::to_string(mixed_precision_dtype)) +
               " (autocast; float32 master weights for what trains" + (bf16 ? ")" : ", dynamic loss scaling)");
   return plan;
 }

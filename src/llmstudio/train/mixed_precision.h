@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "llmstudio/experiment/config_enums.h"
+
 namespace llmstudio::train {
 
 struct MixedPrecisionPlan {
@@ -30,8 +32,9 @@ struct MixedPrecisionPlan {
 // where low-precision matmuls are usually slower than float32, it is used only when the backbone dtype was set
 // explicitly to bfloat16 or float16 (the user asked for low-precision compute); otherwise the note says why not.
 // Throws llmstudio::Error for bfloat16 on a device without it (naming the keys and the fix).
-MixedPrecisionPlan plan_mixed_precision(bool mixed_precision, const std::string& mixed_precision_dtype,
-                                        const std::string& device, const std::string& backbone_dtype, bool device_bf16);
+MixedPrecisionPlan plan_mixed_precision(bool mixed_precision, experiment::MixedPrecisionDtype mixed_precision_dtype,
+                                        const std::string& device, experiment::BackboneDtype backbone_dtype,
+                                        bool device_bf16);
 
 // Autocast on for `device_type` in `dtype` while alive (nesting-aware; restores the previous state and clears
 // autocast's weight-cast cache when the outermost scope ends). A disabled scope does nothing.

@@ -10,8 +10,16 @@
 namespace llmstudio::train {
 
 void OptimizerConfig::validate() const {
-  LLMS_CHECK(name == "AdamW" || name == "Adam" || name == "SGD", "optimizer '", name,
-             "' is not supported; allowed: AdamW, Adam, SGD");
+  using experiment::OptimizerKind;
+  switch (kind) {
+    case OptimizerKind::AdamW:
+    case OptimizerKind::Adam:
+    case OptimizerKind::SGD: break;
+    case OptimizerKind::RMSprop:
+    case OptimizerKind::Adadelta:
+    case OptimizerKind::AdamW8bit:
+      fail("optimizer '", experiment::to_string(kind), "' is not supported; allowed: AdamW, Adam, SGD");
+  }
   LLMS_CHECK(lr > 0, "learning_rate must be > 0, found ", lr);
   LLMS_CHECK(weight_decay >= 0, "weight_decay must be >= 0, found ", weight_decay);
   LLMS_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam betas must be in [0, 1), found ", beta1, ", ", beta2);
@@ -33,7 +41,7 @@ Optimizer::Optimizer(std::vector<std::pair<std::string, at::Tensor>> params, Opt
     decay_.push_back(decays(name, p));
     lr_factors_.push_back(1.0);
     exp_avg_.push_back(at::zeros_like(p, at::MemoryFormat::Preserve));
-    exp_avg_sq_.push_back(config_.name == "SGD" ? at::Tensor() : at::zeros_like(p, at::MemoryFormat::Preserve));
+    exp_avg_sq_.push_back(config_.kind == experiment::OptimizerKind::SGD ? at::Tensor() : at::zeros_like(p, at::MemoryFormat::Preserve));
   }
 }
 
@@ -88,7 +96,7 @@ void Optimizer::step(double group_lr) {
     const double lr = group_lr * lr_factors_[i];
     at::Tensor g = p.grad();
     const double wd = decay_[i] ? config_.weight_decay : 0.0;
-    if (config_.name == "SGD") {
+    if (config_.kind == experiment::OptimizerKind::SGD) {
       if (wd != 0) g = g.add(p, wd);
       if (config_.momentum > 0) {
         if (step_ == 1) exp_avg_[i].copy_(g);
@@ -98,7 +106,7 @@ void Optimizer::step(double group_lr) {
       p.add_(g, -lr);
       continue;
     }
-    if (config_.name == "AdamW") {
+    if (config_.kind == experiment::OptimizerKind::AdamW) {
       p.mul_(1.0 - lr * wd);
     } else if (wd != 0) {
       g = g.add(p, wd);  // Adam: L2 penalty in the gradient

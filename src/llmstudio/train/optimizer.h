@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include "llmstudio/experiment/config_enums.h"
+
 #include <map>
 #include <string>
 #include <vector>
@@ -12,7 +14,7 @@
 namespace llmstudio::train {
 
 struct OptimizerConfig {
-  std::string name = "AdamW";  // AdamW, Adam, SGD
+  experiment::OptimizerKind kind = experiment::OptimizerKind::AdamW;  // AdamW, Adam, SGD implemented
   double lr = 1e-4;
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;

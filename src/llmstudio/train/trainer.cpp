@@ -39,6 +39,7 @@ namespace fs = std::filesystem;
 using experiment::ExperimentDir;
 using experiment::RunProgress;
 using experiment::RunStatus;
+using experiment::SaveCheckpoint;
 using nlohmann::json;
 
 namespace {
@@ -110,7 +111,7 @@ experiment::ExperimentConfig load_run_config(const TrainOptions& opts) {
   };
   absolute(cfg.llm_backbone);
   absolute(cfg.dataset.train_dataframe);
-  if (cfg.dataset.validation_strategy == "custom") absolute(cfg.dataset.validation_dataframe);
+  if (cfg.dataset.validation_strategy == experiment::ValidationStrategy::Custom) absolute(cfg.dataset.validation_dataframe);
   return cfg;
 }
 
@@ -146,7 +147,7 @@ class FineTuneRecipe {
     cfg_.validate();
     for (const auto& w : cfg_.warnings) log_.line("warning: " + w);
     facts_ = platform::probe_platform();
-    const std::string& dtype = cfg_.architecture.backbone_dtype;
+    const std::string dtype(experiment::to_string(cfg_.architecture.backbone_dtype));
     choice_ = platform::choose_device(facts_, platform::device_request_from(opts_.device), dtype);
     for (const auto& n : choice_.notes) log_.line("platform: " + n);
     // Full fine-tuning keeps float32 weights (the master copy); LoRA trains float32 adapters on a frozen base.
@@ -155,7 +156,7 @@ class FineTuneRecipe {
     const bool device_bf16 = choice_.kind != platform::DeviceKind::CUDA ||
                              (ci < facts_.cuda_devices.size() && facts_.cuda_devices[ci].cc_major >= 8);
     mp_ = plan_mixed_precision(cfg_.environment.mixed_precision, cfg_.environment.mixed_precision_dtype, choice_.device,
-                               dtype, device_bf16);
+                               cfg_.architecture.backbone_dtype, device_bf16);
   }
 
   // Data, the step plan and the validation metric: all checked before anything is written.
@@ -229,7 +230,7 @@ class FineTuneRecipe {
   void setup_optimizer() {
     const auto& t = cfg_.training;
     OptimizerConfig ocfg;
-    ocfg.name = t.optimizer;
+    ocfg.kind = t.optimizer;
     ocfg.lr = t.learning_rate;
     ocfg.weight_decay = t.weight_decay;
     optimizer_.emplace(params_, ocfg);
@@ -246,7 +247,7 @@ class FineTuneRecipe {
         std::llround(t.warmup_epochs * static_cast<double>(plan_.steps_per_epoch)));
     schedule_ = LrSchedule{t.schedule, t.learning_rate, t.min_learning_rate_ratio, warmup, plan_.total_steps};
     schedule_.validate();
-    loss_kind_ = parse_loss_kind(t.loss_function);
+    loss_kind_ = t.loss_function;
     eval_every_ = std::max<std::int64_t>(
         1, static_cast<std::int64_t>(std::llround(t.evaluation_epochs * static_cast<double>(plan_.steps_per_epoch))));
   }
@@ -415,20 +416,20 @@ class FineTuneRecipe {
     const bool improved = metric_.improves(value, best_);  // BLEU: higher; Perplexity: lower loss
     if (improved) best_ = value;
     keep_predictions(improved);
-    const std::string& mode = cfg_.training.save_checkpoint;
-    if ((mode == "best" && improved) || mode == "last") checkpoint();
+    const SaveCheckpoint mode = cfg_.training.save_checkpoint;
+    if ((mode == SaveCheckpoint::Best && improved) || mode == SaveCheckpoint::Last) checkpoint();
   }
 
   // validation_predictions.csv: the best evaluation's with save_checkpoint best, else the last one's.
   void keep_predictions(bool improved) {
-    if (!predictions_ || (!improved && cfg_.training.save_checkpoint == "best")) return;
+    if (!predictions_ || (!improved && cfg_.training.save_checkpoint == SaveCheckpoint::Best)) return;
     write_validation_predictions(dir_.predictions_file(), *predictions_);
     log_.line("validation predictions of step " + std::to_string(predictions_->step) + " in validation_predictions.csv");
   }
 
   // ---- checkpoint ------------------------------------------------------------------------------------------------
   void checkpoint() {
-    if (cfg_.training.save_checkpoint == "disable") return;
+    if (cfg_.training.save_checkpoint == SaveCheckpoint::Disable) return;
     io::NamedTensors t;
     for (auto& [n, p] : params_) t.emplace_back(n, p.detach());
     experiment::TrainerState state;
@@ -455,12 +456,12 @@ class FineTuneRecipe {
 
   // The final model. With save_checkpoint best it is the best evaluation's (kept in checkpoint/), as in H2O.
   TrainResult finish() {
-    const std::string& mode = cfg_.training.save_checkpoint;
-    if (mode == "best" && std::isfinite(best_) && fs::exists(dir_.checkpoint_dir() / "model.safetensors")) {
+    const SaveCheckpoint mode = cfg_.training.save_checkpoint;
+    if (mode == SaveCheckpoint::Best && std::isfinite(best_) && fs::exists(dir_.checkpoint_dir() / "model.safetensors")) {
       load_checkpoint_weights(dir_.checkpoint_dir());
       log_.line(std::string("final model: the best evaluation's weights (") +
-                (metric_.name == "BLEU" ? "BLEU " : "validation loss ") + fmt(best_) + ")");
-    } else if (mode != "last" || fs::exists(dir_.checkpoint_dir())) {
+                (metric_.generates() ? "BLEU " : "validation loss ") + fmt(best_) + ")");
+    } else if (mode != SaveCheckpoint::Last || fs::exists(dir_.checkpoint_dir())) {
       checkpoint();
     }
     save_final_model();

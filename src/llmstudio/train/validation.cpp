@@ -22,10 +22,13 @@ namespace fs = std::filesystem;
 
 ValidationMetric ValidationMetric::from_config(const ExperimentConfig& cfg) {
   ValidationMetric m;
-  m.name = cfg.prediction.metric;
-  LLMS_CHECK(m.name == "Perplexity" || m.name == "BLEU", "prediction.metric '", m.name,
-             "' has no evaluation here; expected Perplexity or BLEU");
-  m.higher_is_better = m.name == "BLEU";
+  m.kind = cfg.prediction.metric;
+  switch (m.kind) {
+    case experiment::MetricKind::Perplexity: m.higher_is_better = false; break;
+    case experiment::MetricKind::BLEU: m.higher_is_better = true; break;
+    case experiment::MetricKind::GPT:  // replaced by Perplexity when the config loads (config_schema.cpp)
+      fail("prediction.metric 'GPT' has no evaluation here; expected Perplexity or BLEU");
+  }
   return m;
 }
 

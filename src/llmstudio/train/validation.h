@@ -35,11 +35,11 @@ using experiment::PredictionConfig;
 
 // The validation metric that ranks evaluations (prediction.metric).
 struct ValidationMetric {
-  std::string name = "Perplexity";  // "Perplexity" (ranked by validation loss) or "BLEU"
+  experiment::MetricKind kind = experiment::MetricKind::Perplexity;  // Perplexity: ranked by validation loss
   bool higher_is_better = false;
 
   static ValidationMetric from_config(const ExperimentConfig& cfg);
-  bool generates() const { return name == "BLEU"; }
+  bool generates() const { return kind == experiment::MetricKind::BLEU; }
   // The starting "best" value (worse than any real one).
   double worst() const;
   // True when `value` beats `best`; NaN never does.
