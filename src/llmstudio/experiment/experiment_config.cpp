@@ -9,8 +9,8 @@
 #include <functional>
 
 #include "llmstudio/core/error.h"
-#include "llmstudio/experiment/config_schema.h"
 #include "llmstudio/data/table.h"
+#include "llmstudio/experiment/config_schema.h"
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/train/bleu.h"
 
@@ -180,28 +180,16 @@ void parse_field(const KeySpec& k, const FieldRef& f, const YAML::Node* node, co
 
 // ---- output -------------------------------------------------------------------------------------------------
 
-// Floats as Python's yaml.dump writes them (1.0e-05: PyYAML reads "1e-05" as a string).
-std::string yaml_float(double v) {
-  std::string s = data::format_python_float(v);
-  auto e = s.find('e');
-  if (e != std::string::npos && s.find('.') == std::string::npos) s.insert(e, ".0");
-  return s;
-}
-
-void emit_field(YAML::Emitter& e, const KeySpec& k, const FieldRef& f) {
-  std::visit(Overloaded{
-                 [&](const std::string* v) { e << YAML::Value << *v; },
-                 [&](const bool* v) { e << YAML::Value << (*v ? "true" : "false"); },
-                 [&](const int64_t* v) { e << YAML::Value << std::to_string(*v); },
-                 [&](const double* v) { e << YAML::Value << yaml_float(*v); },
-                 [&](const StringList* v) {
-                   e << YAML::Value << YAML::BeginSeq;
-                   for (const auto& s : *v) e << s;
-                   e << YAML::EndSeq;
-                 },
-                 [&](ChoiceRef r) { e << YAML::Value << std::string(k.choices[r.get(r.field)]); },
-             },
-             f);
+// One key's value: lists as YAML sequences, the rest as the table's text of it (floats as PyYAML writes them).
+void emit_field(YAML::Emitter& e, const KeySpec& k, const ExperimentConfig& cfg) {
+  const FieldRef f = k.field(const_cast<ExperimentConfig&>(cfg));  // read only
+  if (auto* list = std::get_if<StringList*>(&f)) {
+    e << YAML::Value << YAML::BeginSeq;
+    for (const auto& s : **list) e << s;
+    e << YAML::EndSeq;
+  } else {
+    e << YAML::Value << field_text(k, cfg);
+  }
 }
 
 // ---- validation from the table ------------------------------------------------------------------------------
@@ -291,7 +279,6 @@ void apply_replacements(ExperimentConfig& cfg) {
       const std::string def = default_text(k);
       cfg.warnings.push_back(dotted_key(k) + ": \"" + std::string(s.value) + "\" is not available (" +
                              std::string(s.reason) + "); using " + def);
-      const std::string full = dotted_key(k);
       parse_field(k, k.field(cfg), nullptr, &def);
     }
   }
@@ -461,7 +448,7 @@ std::string to_yaml(const ExperimentConfig& cfg) {
       e << YAML::Key << open_section << YAML::Value << YAML::BeginMap;
     }
     e << YAML::Key << std::string(k.key);
-    emit_field(e, k, k.field(const_cast<ExperimentConfig&>(cfg)));  // read only
+    emit_field(e, k, cfg);
   }
   if (!open_section.empty()) e << YAML::EndMap;
   e << YAML::EndMap;
