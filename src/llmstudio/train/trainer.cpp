@@ -228,11 +228,7 @@ class FineTuneRecipe {
 
   void setup_optimizer() {
     const auto& t = cfg_.training;
-    OptimizerConfig ocfg;
-    ocfg.name = t.optimizer;
-    ocfg.lr = t.learning_rate;
-    ocfg.weight_decay = t.weight_decay;
-    optimizer_.emplace(params_, ocfg);
+    optimizer_.emplace(params_, OptimizerConfig::h2o(t.optimizer, t.learning_rate, t.weight_decay));
     if (!t.differential_learning_rate_layers.empty()) {
       const auto& layers = t.differential_learning_rate_layers;
       optimizer_->set_lr_factors(differential_lr_factors(params_, layers, t.learning_rate, t.differential_learning_rate));
@@ -298,6 +294,7 @@ class FineTuneRecipe {
           after_evaluation(evaluate());
           experiment::write_run_progress(dir_.path(), {RunStatus::Running, step_, plan_.total_steps, ""});
         }
+        if (opts_.after_step) opts_.after_step(step_);
       }
     }
     if (opts_.progress_bar) log_.stream() << "\n";
