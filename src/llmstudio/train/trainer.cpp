@@ -26,6 +26,7 @@
 #include "llmstudio/platform/platform.h"
 #include "llmstudio/tokenizer/tokenizer.h"
 #include "llmstudio/train/batching.h"
+#include "llmstudio/train/checkpoints.h"
 #include "llmstudio/train/loss.h"
 #include "llmstudio/train/lr_schedule.h"
 #include "llmstudio/train/mixed_precision.h"
@@ -110,6 +111,7 @@ experiment::ExperimentConfig load_run_config(const TrainOptions& opts) {
   };
   absolute(cfg.llm_backbone);
   absolute(cfg.dataset.train_dataframe);
+  absolute(cfg.architecture.pretrained_weights);
   if (cfg.dataset.validation_strategy == "custom") absolute(cfg.dataset.validation_dataframe);
   return cfg;
 }
@@ -175,6 +177,8 @@ class FineTuneRecipe {
     best_ = metric_.worst();
     if (metric_.generates() && !data_.validation.empty())
       predictor_.emplace(cfg_, *tok_, backbone_, data_.validation_rows, data_.validation, seed_);
+    const std::string& pretrained = cfg_.architecture.pretrained_weights;  // a resumed run has its checkpoint
+    if (!resuming() && !pretrained.empty() && pretrained != "None") pretrained_.emplace(read_pretrained_weights(pretrained));
   }
 
   void open_experiment() {
@@ -204,18 +208,21 @@ class FineTuneRecipe {
 
   void setup_model() {
     lm_.emplace(model::CausalLM::load(backbone_, {choice_.device, model_dtype_}));
+    if (pretrained_) log_pretrained(apply_pretrained_base_weights(*lm_, *pretrained_, lora()));
     if (lora()) {
       lcfg_.r = cfg_.training.lora_r;
       lcfg_.alpha = static_cast<double>(cfg_.training.lora_alpha);
       lcfg_.dropout = cfg_.training.lora_dropout;
       lcfg_.target_modules = cfg_.training.lora_target_module_list();
       model::attach_lora(*lm_, lcfg_, seed_);
+      if (pretrained_) log_pretrained(apply_pretrained_adapter_weights(*lm_, *pretrained_));
       params_ = model::lora_parameters(*lm_);
     } else {
       params_ = lm_->named_parameters();
       for (auto& [n, p] : params_) p.set_requires_grad(true);
     }
     std::int64_t trainable = 0;
+    pretrained_.reset();
     for (auto& [n, p] : params_) trainable += p.numel();
     log_.line("model: " + lm_->config().architecture + " on " + choice_.device + " (" + model_dtype_ + "), " +
               (lora() ? "LoRA r=" + std::to_string(lcfg_.r) : std::string("full fine-tuning")) + ", " +
@@ -224,6 +231,10 @@ class FineTuneRecipe {
     if (cfg_.architecture.gradient_checkpointing)
       log_.line("gradient checkpointing: the " + std::to_string(lm_->layers().size()) +
                 " decoder blocks are recomputed in backward");
+  }
+
+  void log_pretrained(const std::string& line) {
+    if (!line.empty()) log_.line(line);
   }
 
   void setup_optimizer() {
@@ -413,7 +424,12 @@ class FineTuneRecipe {
     if (improved) best_ = value;
     keep_predictions(improved);
     const std::string& mode = cfg_.training.save_checkpoint;
-    if ((mode == "best" && improved) || mode == "last") checkpoint();
+    if ((mode == "best" && improved) || mode == "last" || mode == "each_evaluation_epoch") checkpoint();
+    if (mode == "each_evaluation_epoch" && step_ > 0) {
+      const auto name = evaluation_checkpoint_name(step_, plan_.steps_per_epoch, cfg_.training.grad_accumulation);
+      save_evaluation_checkpoint(dir_.path(), name, *lm_, lora() ? std::optional(lcfg_) : std::nullopt, backbone_);
+      log_.line("model of step " + std::to_string(step_) + " saved in " + name + " (training.save_checkpoint)");
+    }
   }
 
   // validation_predictions.csv: the best evaluation's with save_checkpoint best, else the last one's.
@@ -499,6 +515,7 @@ class FineTuneRecipe {
   std::optional<ValidationPredictor> predictor_;
   std::optional<ValidationPredictions> predictions_;  // of the latest evaluation (prediction.metric BLEU)
   ExperimentDir dir_;
+  std::optional<PretrainedWeights> pretrained_;  // architecture.pretrained_weights, until the model has them
   std::optional<model::CausalLM> lm_;
   model::LoraConfig lcfg_;
   std::vector<std::pair<std::string, at::Tensor>> params_;
