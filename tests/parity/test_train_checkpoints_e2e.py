@@ -10,6 +10,7 @@ tiny tokenized model and 64 + 8 rows of the example data.
 """
 import csv
 import json
+import os
 import shutil
 
 import pytest
@@ -36,7 +37,7 @@ def setup(tmp_path_factory):
     return {"root": root, "model": make_tokenized_model(root / "tiny")}
 
 
-def _train(llms_bin, setup, out, name, *sets, max_steps=None, backbone=None, check=True):
+def _train(llms_bin, setup, out, name, *sets, max_steps=None, backbone=None, check=True, env=None):
     args = ["train", "-c", REPO / "examples" / "cfg.yaml", "--device", "cpu"]
     if max_steps:
         args += ["--max-steps", max_steps]
@@ -44,7 +45,7 @@ def _train(llms_bin, setup, out, name, *sets, max_steps=None, backbone=None, che
     for s in [*SETS, f"dataset.train_dataframe={root / 'train.csv'}", f"dataset.validation_dataframe={root / 'val.csv'}",
               f"llm_backbone={backbone or setup['model']}", f"output_directory={out}", f"experiment_name={name}", *sets]:
         args += ["--set", s]
-    return run_cli(llms_bin, *args, check=check, cwd=REPO)
+    return run_cli(llms_bin, *args, check=check, cwd=REPO, env=env)
 
 
 def _validation(exp):
@@ -133,9 +134,10 @@ def _other_backbone(setup):
     return other
 
 
-@pytest.mark.parametrize("case", ["missing", "file", "empty", "lora_r", "targets", "shapes", "no_adapter_config"])
+@pytest.mark.parametrize("case", ["missing", "file", "empty", "outside", "lora_r", "targets", "shapes",
+                                  "no_adapter_config"])
 def test_pretrained_weights_errors(llms_bin, setup, sources, tmp_path, case):
-    sets, backbone = [], None
+    sets, backbone, env = [], None, None
     if case == "missing":
         weights, message = tmp_path / "nope", "does not exist"
     elif case == "file":
@@ -143,6 +145,10 @@ def test_pretrained_weights_errors(llms_bin, setup, sources, tmp_path, case):
     elif case == "empty":
         (tmp_path / "empty").mkdir()
         weights, message = tmp_path / "empty", "holds no weights of ours"
+    elif case == "outside":  # a run started by the studio reads only its allowed folders
+        (tmp_path / "allowed").mkdir()
+        env = {**os.environ, "LLMSTUDIO_CONFINE_ROOTS": str(tmp_path / "allowed")}
+        weights, message = sources / "lora", "outside the folders this run may read"
     elif case == "lora_r":
         weights, message, sets = sources / "lora", "does lora_r match?", ["training.lora_r=4"]
     elif case == "targets":
@@ -153,11 +159,11 @@ def test_pretrained_weights_errors(llms_bin, setup, sources, tmp_path, case):
     else:
         weights, message, sets = sources / "lora" / "checkpoint", "without adapter_config.json", ["training.lora=false"]
     proc = _train(llms_bin, setup, tmp_path, "bad", f"architecture.pretrained_weights={weights}", *sets,
-                  backbone=backbone, max_steps=1, check=False)
+                  backbone=backbone, max_steps=1, check=False, env=env)
     print(f"{case}: {[l for l in proc.stderr.splitlines() if 'pretrained_weights' in l][:1]}")
     assert proc.returncode != 0 and message in proc.stderr and "architecture.pretrained_weights" in proc.stderr, proc.stderr
     status = tmp_path / "bad" / "status.json"
-    if case in ("missing", "file", "empty"):  # found before the experiment folder is made
+    if case in ("missing", "file", "empty", "outside"):  # found before the experiment folder is made
         assert not status.exists()
     else:
         assert json.loads(status.read_text())["status"] == "failed"

@@ -66,20 +66,26 @@ std::string evaluation_checkpoint_name(std::int64_t step, std::int64_t steps_per
   return "epoch_" + std::to_string(epoch) + "_step_" + std::to_string(step_in_epoch * grad_accumulation - 1);
 }
 
+void save_model_files(const fs::path& folder, const model::CausalLM& lm, const std::optional<model::LoraConfig>& lora,
+                      const fs::path& backbone) {
+  if (lora) {
+    model::save_peft_adapter(lm, *lora, folder, fs::absolute(backbone).string());
+    return;
+  }
+  fs::create_directories(folder);
+  io::NamedTensors t;
+  for (auto& [n, p] : lm.named_parameters()) t.emplace_back(n, p.detach());
+  io::save_sharded(folder, t, 2ULL << 30, {{"format", "pt"}});
+  if (const auto roots = io::confine_roots_from_env(); !roots.empty())  // as the trainer checks the backbone
+    io::check_confined_folder(backbone, roots, "llm_backbone");
+  io::write_file_atomic(folder / "config.json", io::read_file(backbone / "config.json"));
+}
+
 fs::path save_evaluation_checkpoint(const fs::path& experiment_dir, const std::string& name, const model::CausalLM& lm,
                                     const std::optional<model::LoraConfig>& lora, const fs::path& backbone) {
   const fs::path folder = experiment_dir / name, tmp = experiment_dir / (name + ".tmp");
   io::remove_tree(tmp);
-  if (lora) {
-    model::save_peft_adapter(lm, *lora, tmp, fs::absolute(backbone).string());
-  } else {
-    fs::create_directories(tmp);
-    io::NamedTensors t;
-    for (auto& [n, p] : lm.named_parameters()) t.emplace_back(n, p.detach());
-    io::save_sharded(tmp, t, 2ULL << 30, {{"format", "pt"}});
-    check_confined(backbone, "llm_backbone");
-    io::write_file_atomic(tmp / "config.json", io::read_file(backbone / "config.json"));
-  }
+  save_model_files(tmp, lm, lora, backbone);
   io::remove_tree(folder);
   fs::rename(tmp, folder);
   return folder;

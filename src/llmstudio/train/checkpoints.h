@@ -27,9 +27,14 @@ namespace llmstudio::train {
 // "epoch_E_step_I" for an evaluation after optimizer step `step` (1-based count of steps done).
 std::string evaluation_checkpoint_name(std::int64_t step, std::int64_t steps_per_epoch, std::int64_t grad_accumulation);
 
-// Writes the model as trained so far into experiment_dir/name: with LoRA the PEFT adapter (adapter_config.json,
-// adapter_model.safetensors), else the full weights (model.safetensors, config.json of `backbone`). Returns the
-// folder. An existing folder of that name is replaced.
+// Writes the model into `folder`: with LoRA the PEFT adapter (adapter_config.json, adapter_model.safetensors),
+// else the full weights (model.safetensors, sharded past 2 GiB, and the config.json of `backbone`). The final model
+// of a run and each evaluation folder are written by it.
+void save_model_files(const std::filesystem::path& folder, const model::CausalLM& lm,
+                      const std::optional<model::LoraConfig>& lora, const std::filesystem::path& backbone);
+
+// save_model_files into experiment_dir/name (written beside it, then renamed over an existing one). Returns the
+// folder.
 std::filesystem::path save_evaluation_checkpoint(const std::filesystem::path& experiment_dir, const std::string& name,
                                                  const model::CausalLM& lm, const std::optional<model::LoraConfig>& lora,
                                                  const std::filesystem::path& backbone);

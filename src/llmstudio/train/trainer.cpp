@@ -487,15 +487,7 @@ class FineTuneRecipe {
   }
 
   void save_final_model() {
-    if (lora()) {
-      model::save_peft_adapter(*lm_, lcfg_, dir_.path(), fs::absolute(backbone_).string());
-      return;
-    }
-    io::NamedTensors t;
-    for (auto& [n, p] : lm_->named_parameters()) t.emplace_back(n, p.detach());
-    io::save_sharded(dir_.path(), t, 2ULL << 30, {{"format", "pt"}});
-    check_backbone_confined(backbone_);
-    io::write_file_atomic(dir_.path() / "config.json", io::read_file(backbone_ / "config.json"));
+    save_model_files(dir_.path(), *lm_, lora() ? std::optional(lcfg_) : std::nullopt, backbone_);
   }
 
   // ---- state ---------------------------------------------------------------------------------------------------------
