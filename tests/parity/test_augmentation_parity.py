@@ -254,11 +254,21 @@ AUGMENT_SETS = ["augmentation.token_mask_probability=0.2", "augmentation.skip_pa
                 "augmentation.random_parent_probability=0.5", "augmentation.neftune_noise_alpha=5"]
 
 
-def _train(llms_bin, model_dir, out, name, sets):
-    args = ["train", "-c", REPO / "examples" / "cfg.yaml", "--device", "cpu", "--max-steps", 6]
+STEPS = 5
+
+
+@pytest.fixture(scope="module")
+def tokenized_model(tmp_path_factory):
+    return make_tokenized_model(tmp_path_factory.mktemp("m") / "tiny")
+
+
+def _train(llms_bin, model_dir, out, name, sets, check=True):
+    args = ["train", "-c", REPO / "examples" / "cfg.yaml", "--device", "cpu", "--max-steps", STEPS]
     for s in [*BASE_SETS, *sets, f"llm_backbone={model_dir}", f"output_directory={out}", f"experiment_name={name}"]:
         args += ["--set", s]
-    proc = run_cli(llms_bin, *args, cwd=REPO)
+    proc = run_cli(llms_bin, *args, cwd=REPO, check=check)
+    if not check:
+        return proc
     exp = out / name
     assert json.loads((exp / "status.json").read_text())["status"] == "finished"
     metrics = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
@@ -267,15 +277,22 @@ def _train(llms_bin, model_dir, out, name, sets):
     return proc.stdout + proc.stderr, train, val0[0]
 
 
-def test_training_with_all_four_keys(llms_bin, tmp_path):
-    model_dir = make_tokenized_model(tmp_path / "tiny")
+def test_training_with_all_four_keys(llms_bin, tokenized_model, tmp_path):
+    model_dir = tokenized_model
     _, plain, plain_val0 = _train(llms_bin, model_dir, tmp_path, "plain", [])
     log, aug, aug_val0 = _train(llms_bin, model_dir, tmp_path, "aug", AUGMENT_SETS)
     _, again, again_val0 = _train(llms_bin, model_dir, tmp_path, "again", AUGMENT_SETS)
     print(f"train losses plain {[round(x, 4) for x in plain]}\n             augmented {[round(x, 4) for x in aug]}")
     print(f"step-0 validation loss plain {plain_val0:.6f}, augmented {aug_val0:.6f}")
     assert "augmentation: token masking p=0.2" in log and "NEFTune noise alpha=5" in log, log
-    assert len(aug) == len(plain) == 6
+    assert len(aug) == len(plain) == STEPS
     assert max(abs(a - b) for a, b in zip(aug, plain)) > 1e-3
     assert aug_val0 == plain_val0  # validation sees no augmentation
     assert again == aug and again_val0 == aug_val0  # seeded: the same run repeats exactly
+
+
+def test_parent_augmentation_with_packing_is_refused(llms_bin, tokenized_model, tmp_path):
+    proc = _train(llms_bin, tokenized_model, tmp_path, "packed", ["training.packing=true",
+                                                             "augmentation.skip_parent_probability=0.2"], check=False)
+    assert proc.returncode != 0 and "training.packing" in proc.stderr, proc.stderr
+    assert not (tmp_path / "packed" / "status.json").exists()  # refused before the experiment folder exists

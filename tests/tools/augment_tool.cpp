@@ -74,7 +74,8 @@ int parents(char** argv) {
     return ids;
   };
   tokenizer::PromptFormatter formatter(pcfg, bytes, "</s>");
-  train::ParentAugmenter aug(formatter, rows, skip, random, seed);
+  train::ParentAugmenter aug([&formatter](const auto& chain) { return formatter.build(chain); }, rows,
+                            pcfg.limit_chained_samples, skip, random, seed);
   json out = {{"chains", json::array()}, {"texts", json::array()}};
   for (int e = 0; e < epochs; ++e) {
     out["chains"].push_back(aug.epoch_chains(e));

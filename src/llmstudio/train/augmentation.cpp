@@ -84,11 +84,12 @@ std::vector<std::size_t> augment_parents(const std::vector<std::size_t>& chain, 
   return parents;
 }
 
-ParentAugmenter::ParentAugmenter(const tokenizer::PromptFormatter& formatter, std::vector<tokenizer::ConversationRow> rows,
-                                 double skip_probability, double random_parent_probability, std::uint64_t seed)
-    : formatter_(formatter),
+ParentAugmenter::ParentAugmenter(SampleBuilder build, std::vector<tokenizer::ConversationRow> rows,
+                                 bool limit_chained_samples, double skip_probability, double random_parent_probability,
+                                 std::uint64_t seed)
+    : build_(std::move(build)),
       rows_(std::move(rows)),
-      chains_(tokenizer::build_conversation_chains(rows_, formatter.config().limit_chained_samples)),
+      chains_(tokenizer::build_conversation_chains(rows_, limit_chained_samples)),
       skip_(skip_probability),
       random_(random_parent_probability),
       seed_(seed) {}
@@ -110,7 +111,7 @@ std::vector<tokenizer::PromptSample> ParentAugmenter::epoch_samples(std::int64_t
   for (const auto& chain : epoch_chains(epoch)) {
     std::vector<const tokenizer::ConversationRow*> ptrs;
     for (std::size_t r : chain) ptrs.push_back(&rows_[r]);
-    out.push_back(formatter_.build(ptrs));
+    out.push_back(build_(ptrs));
   }
   return out;
 }
@@ -154,16 +155,15 @@ void mask_batch_tokens(Batch& batch, double probability, std::int64_t max_length
   mask_tokens(batch, draw_token_mask(batch.input_ids.size(0), width, probability, s), mask_token_id);
 }
 
-Augmentation::Augmentation(const experiment::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok,
-                           const tokenizer::PromptFormatter& formatter, std::vector<tokenizer::ConversationRow> train_rows,
-                           std::uint64_t seed)
+Augmentation::Augmentation(const experiment::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok, SampleBuilder build,
+                           std::vector<tokenizer::ConversationRow> train_rows, std::uint64_t seed)
     : token_mask_p_(cfg.augmentation.token_mask_probability),
       neftune_alpha_(cfg.augmentation.neftune_noise_alpha),
       max_length_(cfg.tokenizer.max_length),
       mask_token_id_(token_mask_p_ > 0 ? h2o_mask_token_id(tok) : 0),
       seed_(seed),
-      parents_(formatter, std::move(train_rows), cfg.augmentation.skip_parent_probability,
-               cfg.augmentation.random_parent_probability, seed) {
+      parents_(std::move(build), std::move(train_rows), cfg.dataset.limit_chained_samples,
+               cfg.augmentation.skip_parent_probability, cfg.augmentation.random_parent_probability, seed) {
   LLMS_CHECK(!(parents_active() && cfg.training.packing), "augmentation.skip_parent_probability (",
              cfg.augmentation.skip_parent_probability, ") / random_parent_probability (",
              cfg.augmentation.random_parent_probability, ") re-draw the training samples every epoch, but ",

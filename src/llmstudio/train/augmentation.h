@@ -23,6 +23,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -60,10 +61,14 @@ class NumpyRandom {
 std::vector<std::size_t> augment_parents(const std::vector<std::size_t>& chain, std::size_t num_rows,
                                          double skip_probability, double random_parent_probability, NumpyRandom& rng);
 
+// Builds the sample of one chain of rows (oldest first): tokenizer::PromptFormatter::build.
+using SampleBuilder = std::function<tokenizer::PromptSample(const std::vector<const tokenizer::ConversationRow*>&)>;
+
 // The training samples of each epoch with parent augmentation (see the file comment).
 class ParentAugmenter {
  public:
-  ParentAugmenter(const tokenizer::PromptFormatter& formatter, std::vector<tokenizer::ConversationRow> rows,
+  // `rows` are the training rows and `build` their formatter's build, as PromptFormatter::build_all uses them.
+  ParentAugmenter(SampleBuilder build, std::vector<tokenizer::ConversationRow> rows, bool limit_chained_samples,
                   double skip_probability, double random_parent_probability, std::uint64_t seed);
   bool active() const { return skip_ > 0 || random_ > 0; }
   double skip_probability() const { return skip_; }
@@ -73,7 +78,7 @@ class ParentAugmenter {
   std::vector<tokenizer::PromptSample> epoch_samples(std::int64_t epoch) const;
 
  private:
-  const tokenizer::PromptFormatter& formatter_;
+  SampleBuilder build_;
   std::vector<tokenizer::ConversationRow> rows_;
   std::vector<std::vector<std::size_t>> chains_;
   double skip_, random_;
@@ -106,9 +111,8 @@ void mask_batch_tokens(Batch& batch, double probability, std::int64_t max_length
 class Augmentation {
  public:
   // Throws llmstudio::Error for combinations we cannot honour (parent augmentation with training.packing).
-  Augmentation(const experiment::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok,
-               const tokenizer::PromptFormatter& formatter, std::vector<tokenizer::ConversationRow> train_rows,
-               std::uint64_t seed);
+  Augmentation(const experiment::ExperimentConfig& cfg, const tokenizer::Tokenizer& tok, SampleBuilder build,
+               std::vector<tokenizer::ConversationRow> train_rows, std::uint64_t seed);
   bool parents_active() const { return parents_.active(); }
   std::vector<tokenizer::PromptSample> epoch_samples(std::int64_t epoch) const { return parents_.epoch_samples(epoch); }
   // Token masking of micro-batch `micro` of optimizer step `step` (mask_batch_tokens).
