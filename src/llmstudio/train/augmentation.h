@@ -94,12 +94,16 @@ std::int32_t h2o_mask_token_id(const tokenizer::Tokenizer& tok);
 at::Tensor draw_token_mask(std::int64_t rows, std::int64_t max_length, double probability, std::uint64_t gen_seed);
 
 // Mirrors H2O's BaseNLPAug.forward (augmentations/nlp_aug.py) on a collated batch: where `mask` is true the
-// input id becomes mask_token_id, the attention mask 0 and the label -100. `mask` is [B, max_length] as H2O
-// draws it on samples left-padded to max_length; a batch cut to T columns (padding quantile) uses its last T
-// columns, as H2O's batch_padding cuts after the augmentation. Padding positions are drawn and replaced too (no
-// effect: already unattended and -100). Positions stay those of the unmasked batch (HF's training forward counts
-// positions regardless of the attention mask, so masking shifts none). A packed batch's [B, 1, T, T] mask loses
-// the masked keys; a query left without any key keeps its own (no empty attention row).
+// input id becomes mask_token_id, the token is hidden as a key (H2O: attention_mask 0) and its label is -100.
+// `mask` is [B, max_length] as H2O draws it on samples left-padded to max_length; a batch cut to T columns
+// (padding quantile) uses its last T columns, as H2O's batch_padding cuts after the augmentation. Padding
+// positions are drawn and replaced too (no effect: already unattended and -100). The batch leaves with a bool
+// [B, 1, T, T] attention mask (causal, or the packed block-diagonal one, minus the masked keys) in which a query
+// left without any key keeps its own: a 2-d mask would let such a row attend to every key, later ones included
+// (our SDPA fallback for padding rows, and HF's eager softmax over an all-masked row), a leak H2O has there.
+// Positions stay those of the unmasked batch (HF's training forward counts positions regardless of the
+// attention mask, so masking shifts none; H2O's batch_padding may also cut leading columns whose tokens are
+// all masked, which changes nothing but HF's absolute positions: not mirrored).
 void mask_tokens(Batch& batch, const at::Tensor& mask, std::int32_t mask_token_id);
 
 // Token masking of micro-batch `micro` of optimizer step `step` (0-based): draw_token_mask([B, max(max_length, T)],
