@@ -25,6 +25,7 @@
 #include "llmstudio/model/lora.h"
 #include "llmstudio/platform/platform.h"
 #include "llmstudio/tokenizer/tokenizer.h"
+#include "llmstudio/train/augmentation.h"
 #include "llmstudio/train/batching.h"
 #include "llmstudio/train/checkpoints.h"
 #include "llmstudio/train/loss.h"
@@ -172,6 +173,7 @@ class FineTuneRecipe {
     plan_ = plan_steps(cfg_, data_.train_units(), opts_.max_steps);
     seed_ = cfg_.environment.seed >= 0 ? static_cast<std::uint64_t>(cfg_.environment.seed) : std::random_device{}();
     if (cfg_.environment.seed < 0) cfg_.environment.seed = static_cast<std::int64_t>(seed_ % (1ULL << 31));  // recorded
+    augment_.emplace(cfg_, *tok_, data_.build_sample, std::move(data_.train_rows), seed_);
     // prediction.metric ranks evaluations; BLEU generates validation answers (train/validation.h).
     metric_ = ValidationMetric::from_config(cfg_);
     best_ = metric_.worst();
@@ -203,6 +205,7 @@ class FineTuneRecipe {
                 std::to_string(data_.packed_rows.size()) + " rows of at most " +
                 std::to_string(cfg_.tokenizer.max_length) + " tokens");
     log_.line("precision: " + mp_.note);
+    if (!augment_->summary().empty()) log_.line(augment_->summary());
     experiment::write_run_progress(dir_.path(), {RunStatus::Running, 0, plan_.total_steps, ""});
   }
 
@@ -228,6 +231,7 @@ class FineTuneRecipe {
               (lora() ? "LoRA r=" + std::to_string(lcfg_.r) : std::string("full fine-tuning")) + ", " +
               std::to_string(trainable) + " trainable parameters");
     lm_->set_gradient_checkpointing(cfg_.architecture.gradient_checkpointing);
+    lm_->set_neftune_noise_alpha(augment_->neftune_noise_alpha());
     if (cfg_.architecture.gradient_checkpointing)
       log_.line("gradient checkpointing: the " + std::to_string(lm_->layers().size()) +
                 " decoder blocks are recomputed in backward");
@@ -291,6 +295,7 @@ class FineTuneRecipe {
     t_start_ = std::chrono::steady_clock::now();
     while (step_ < plan_.total_steps && !interrupted_) {
       const std::int64_t epoch = step_ / plan_.steps_per_epoch;
+      if (augment_->parents_active()) data_.train = augment_->epoch_samples(epoch);  // H2O re-draws parents per item
       const auto batches = make_batches(epoch_order(data_.train_units(), seed_, epoch, true), cfg_.training.batch_size,
                                         cfg_.training.drop_last_batch);
       for (std::int64_t s = step_ % plan_.steps_per_epoch; s < plan_.steps_per_epoch && step_ < plan_.total_steps; ++s) {
@@ -318,7 +323,8 @@ class FineTuneRecipe {
     const std::int64_t accum = cfg_.training.grad_accumulation;
     at::Tensor step_loss = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(lm_->device()));
     for (std::int64_t a = 0; a < accum; ++a) {
-      const Batch b = collate_batch(batches[static_cast<std::size_t>(s * accum + a)]);
+      Batch b = collate_batch(batches[static_cast<std::size_t>(s * accum + a)]);
+      augment_->mask_batch(b, step_, a);
       at::Tensor loss;
       {
         AutocastScope autocast(lm_->device().type(), mp_.dtype, mp_.enabled);
@@ -505,6 +511,7 @@ class FineTuneRecipe {
   std::uint64_t seed_ = 0;
   ValidationMetric metric_;
   std::optional<ValidationPredictor> predictor_;
+  std::optional<Augmentation> augment_;  // augmentation.*: token masking, parents, NEFTune
   std::optional<ValidationPredictions> predictions_;  // of the latest evaluation (prediction.metric BLEU)
   ExperimentDir dir_;
   std::optional<PretrainedWeights> pretrained_;  // architecture.pretrained_weights, until the model has them
