@@ -224,8 +224,8 @@ class FineTuneRecipe {
       params_ = lm_->named_parameters();
       for (auto& [n, p] : params_) p.set_requires_grad(true);
     }
-    std::int64_t trainable = 0;
     pretrained_.reset();
+    std::int64_t trainable = 0;
     for (auto& [n, p] : params_) trainable += p.numel();
     log_.line("model: " + lm_->config().architecture + " on " + choice_.device + " (" + model_dtype_ + "), " +
               (lora() ? "LoRA r=" + std::to_string(lcfg_.r) : std::string("full fine-tuning")) + ", " +
