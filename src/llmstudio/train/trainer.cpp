@@ -25,7 +25,9 @@
 #include "llmstudio/model/lora.h"
 #include "llmstudio/platform/platform.h"
 #include "llmstudio/tokenizer/tokenizer.h"
+#include "llmstudio/train/augmentation.h"
 #include "llmstudio/train/batching.h"
+#include "llmstudio/train/checkpoints.h"
 #include "llmstudio/train/loss.h"
 #include "llmstudio/train/lr_schedule.h"
 #include "llmstudio/train/mixed_precision.h"
@@ -111,6 +113,7 @@ experiment::ExperimentConfig load_run_config(const TrainOptions& opts) {
   };
   absolute(cfg.llm_backbone);
   absolute(cfg.dataset.train_dataframe);
+  absolute(cfg.architecture.pretrained_weights);
   if (cfg.dataset.validation_strategy == experiment::ValidationStrategy::Custom) absolute(cfg.dataset.validation_dataframe);
   return cfg;
 }
@@ -171,11 +174,14 @@ class FineTuneRecipe {
     plan_ = plan_steps(cfg_, data_.train_units(), opts_.max_steps);
     seed_ = cfg_.environment.seed >= 0 ? static_cast<std::uint64_t>(cfg_.environment.seed) : std::random_device{}();
     if (cfg_.environment.seed < 0) cfg_.environment.seed = static_cast<std::int64_t>(seed_ % (1ULL << 31));  // recorded
+    augment_.emplace(cfg_, *tok_, data_.build_sample, std::move(data_.train_rows), seed_);
     // prediction.metric ranks evaluations; BLEU generates validation answers (train/validation.h).
     metric_ = ValidationMetric::from_config(cfg_);
     best_ = metric_.worst();
     if (metric_.generates() && !data_.validation.empty())
       predictor_.emplace(cfg_, *tok_, backbone_, data_.validation_rows, data_.validation, seed_);
+    const std::string& pretrained = cfg_.architecture.pretrained_weights;  // a resumed run has its checkpoint
+    if (!resuming() && !pretrained.empty() && pretrained != "None") pretrained_.emplace(read_pretrained_weights(pretrained));
   }
 
   void open_experiment() {
@@ -200,40 +206,45 @@ class FineTuneRecipe {
                 std::to_string(data_.packed_rows.size()) + " rows of at most " +
                 std::to_string(cfg_.tokenizer.max_length) + " tokens");
     log_.line("precision: " + mp_.note);
+    if (!augment_->summary().empty()) log_.line(augment_->summary());
     experiment::write_run_progress(dir_.path(), {RunStatus::Running, 0, plan_.total_steps, ""});
   }
 
   void setup_model() {
     lm_.emplace(model::CausalLM::load(backbone_, {choice_.device, model_dtype_}));
+    if (pretrained_) log_pretrained(apply_pretrained_base_weights(*lm_, *pretrained_, lora()));
     if (lora()) {
       lcfg_.r = cfg_.training.lora_r;
       lcfg_.alpha = static_cast<double>(cfg_.training.lora_alpha);
       lcfg_.dropout = cfg_.training.lora_dropout;
       lcfg_.target_modules = cfg_.training.lora_target_module_list();
       model::attach_lora(*lm_, lcfg_, seed_);
+      if (pretrained_) log_pretrained(apply_pretrained_adapter_weights(*lm_, *pretrained_));
       params_ = model::lora_parameters(*lm_);
     } else {
       params_ = lm_->named_parameters();
       for (auto& [n, p] : params_) p.set_requires_grad(true);
     }
+    pretrained_.reset();
     std::int64_t trainable = 0;
     for (auto& [n, p] : params_) trainable += p.numel();
     log_.line("model: " + lm_->config().architecture + " on " + choice_.device + " (" + model_dtype_ + "), " +
               (lora() ? "LoRA r=" + std::to_string(lcfg_.r) : std::string("full fine-tuning")) + ", " +
               std::to_string(trainable) + " trainable parameters");
     lm_->set_gradient_checkpointing(cfg_.architecture.gradient_checkpointing);
+    lm_->set_neftune_noise_alpha(augment_->neftune_noise_alpha());
     if (cfg_.architecture.gradient_checkpointing)
       log_.line("gradient checkpointing: the " + std::to_string(lm_->layers().size()) +
                 " decoder blocks are recomputed in backward");
   }
 
+  void log_pretrained(const std::string& line) {
+    if (!line.empty()) log_.line(line);
+  }
+
   void setup_optimizer() {
     const auto& t = cfg_.training;
-    OptimizerConfig ocfg;
-    ocfg.kind = t.optimizer;
-    ocfg.lr = t.learning_rate;
-    ocfg.weight_decay = t.weight_decay;
-    optimizer_.emplace(params_, ocfg);
+    optimizer_.emplace(params_, OptimizerConfig::h2o(t.optimizer, t.learning_rate, t.weight_decay));
     if (!t.differential_learning_rate_layers.empty()) {
       const auto& layers = t.differential_learning_rate_layers;
       optimizer_->set_lr_factors(differential_lr_factors(params_, layers, t.learning_rate, t.differential_learning_rate));
@@ -285,6 +296,7 @@ class FineTuneRecipe {
     t_start_ = std::chrono::steady_clock::now();
     while (step_ < plan_.total_steps && !interrupted_) {
       const std::int64_t epoch = step_ / plan_.steps_per_epoch;
+      if (augment_->parents_active()) data_.train = augment_->epoch_samples(epoch);  // H2O re-draws parents per item
       const auto batches = make_batches(epoch_order(data_.train_units(), seed_, epoch, true), cfg_.training.batch_size,
                                         cfg_.training.drop_last_batch);
       for (std::int64_t s = step_ % plan_.steps_per_epoch; s < plan_.steps_per_epoch && step_ < plan_.total_steps; ++s) {
@@ -299,6 +311,7 @@ class FineTuneRecipe {
           after_evaluation(evaluate());
           experiment::write_run_progress(dir_.path(), {RunStatus::Running, step_, plan_.total_steps, ""});
         }
+        if (opts_.after_step) opts_.after_step(step_);
       }
     }
     if (opts_.progress_bar) log_.stream() << "\n";
@@ -311,7 +324,8 @@ class FineTuneRecipe {
     const std::int64_t accum = cfg_.training.grad_accumulation;
     at::Tensor step_loss = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(lm_->device()));
     for (std::int64_t a = 0; a < accum; ++a) {
-      const Batch b = collate_batch(batches[static_cast<std::size_t>(s * accum + a)]);
+      Batch b = collate_batch(batches[static_cast<std::size_t>(s * accum + a)]);
+      augment_->mask_batch(b, step_, a);
       at::Tensor loss;
       {
         AutocastScope autocast(lm_->device().type(), mp_.dtype, mp_.enabled);
@@ -417,7 +431,14 @@ class FineTuneRecipe {
     if (improved) best_ = value;
     keep_predictions(improved);
     const SaveCheckpoint mode = cfg_.training.save_checkpoint;
-    if ((mode == SaveCheckpoint::Best && improved) || mode == SaveCheckpoint::Last) checkpoint();
+    if ((mode == SaveCheckpoint::Best && improved) || mode == SaveCheckpoint::Last ||
+        mode == SaveCheckpoint::EachEvaluationEpoch)
+      checkpoint();
+    if (mode == SaveCheckpoint::EachEvaluationEpoch && step_ > 0) {
+      const auto name = evaluation_checkpoint_name(step_, plan_.steps_per_epoch, cfg_.training.grad_accumulation);
+      save_evaluation_checkpoint(dir_.path(), name, *lm_, lora() ? std::optional(lcfg_) : std::nullopt, backbone_);
+      log_.line("model of step " + std::to_string(step_) + " saved in " + name + " (training.save_checkpoint)");
+    }
   }
 
   // validation_predictions.csv: the best evaluation's with save_checkpoint best, else the last one's.
@@ -475,15 +496,7 @@ class FineTuneRecipe {
   }
 
   void save_final_model() {
-    if (lora()) {
-      model::save_peft_adapter(*lm_, lcfg_, dir_.path(), fs::absolute(backbone_).string());
-      return;
-    }
-    io::NamedTensors t;
-    for (auto& [n, p] : lm_->named_parameters()) t.emplace_back(n, p.detach());
-    io::save_sharded(dir_.path(), t, 2ULL << 30, {{"format", "pt"}});
-    check_backbone_confined(backbone_);
-    io::write_file_atomic(dir_.path() / "config.json", io::read_file(backbone_ / "config.json"));
+    save_model_files(dir_.path(), *lm_, lora() ? std::optional(lcfg_) : std::nullopt, backbone_);
   }
 
   // ---- state ---------------------------------------------------------------------------------------------------------
@@ -501,8 +514,10 @@ class FineTuneRecipe {
   std::uint64_t seed_ = 0;
   ValidationMetric metric_;
   std::optional<ValidationPredictor> predictor_;
+  std::optional<Augmentation> augment_;  // augmentation.*: token masking, parents, NEFTune
   std::optional<ValidationPredictions> predictions_;  // of the latest evaluation (prediction.metric BLEU)
   ExperimentDir dir_;
+  std::optional<PretrainedWeights> pretrained_;  // architecture.pretrained_weights, until the model has them
   std::optional<model::CausalLM> lm_;
   model::LoraConfig lcfg_;
   std::vector<std::pair<std::string, at::Tensor>> params_;

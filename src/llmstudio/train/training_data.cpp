@@ -2,6 +2,7 @@
 #include "llmstudio/train/training_data.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 
 #include "llmstudio/core/error.h"
@@ -18,20 +19,23 @@ TrainingData prepare_training_data(const experiment::ExperimentConfig& cfg, cons
   auto datasets = data::prepare_datasets(spec);
   out.warnings = datasets.report.warnings;
   tokenizer::Encoder enc = [&tok](std::string_view s) { return tok.encode(s, false); };
-  std::optional<tokenizer::ChatTemplate> chat;
+  // Shared, so that build_sample keeps the formatter (and the chat template it points to) alive.
+  auto chat = std::make_shared<std::optional<tokenizer::ChatTemplate>>();
   if (cfg.dataset.use_chat_template) {
     LLMS_CHECK(!tok.chat_template().empty(), "dataset.use_chat_template is true but ", cfg.llm_backbone,
                " has no chat_template in tokenizer_config.json");
-    chat.emplace(tok.chat_template());
+    chat->emplace(tok.chat_template());
   }
   tokenizer::ChatTemplateOptions topts;
   if (!tok.bos_token().empty()) topts.bos_token = tok.bos_token();
   if (!tok.eos_token().empty()) topts.eos_token = tok.eos_token();
-  tokenizer::PromptFormatter formatter(experiment::prompt_format_config(cfg), enc, tok.eos_token(),
-                                       chat ? &*chat : nullptr, topts);
-  out.train = formatter.build_all(data::to_conversation_rows(datasets.train, spec.columns));
+  auto formatter = std::make_shared<tokenizer::PromptFormatter>(experiment::prompt_format_config(cfg), enc, tok.eos_token(),
+                                                                *chat ? &**chat : nullptr, topts);
+  out.train_rows = data::to_conversation_rows(datasets.train, spec.columns);
+  out.train = formatter->build_all(out.train_rows);
+  out.build_sample = [formatter, chat](const std::vector<const tokenizer::ConversationRow*>& c) { return formatter->build(c); };
   out.validation_rows = data::to_conversation_rows(datasets.validation, spec.columns);
-  out.validation = formatter.build_all(out.validation_rows);
+  out.validation = formatter->build_all(out.validation_rows);
   LLMS_CHECK(!out.train.empty(), "no training samples after preparing ", cfg.dataset.train_dataframe);
   out.pad_id = tok.pad_id().value_or(tok.eos_id().value_or(0));
   // training.packing: rows of samples are formed once; an epoch then shuffles and batches rows, not samples.

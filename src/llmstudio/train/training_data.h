@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct TrainingData {
   std::vector<tokenizer::PromptSample> train;
   std::vector<tokenizer::PromptSample> validation;
   std::vector<tokenizer::ConversationRow> validation_rows;  // the conversations behind `validation`
+  std::vector<tokenizer::ConversationRow> train_rows;       // the rows behind `train` (train/augmentation)
+  // The formatter's build of one chain of train_rows (oldest first), for samples re-drawn per epoch.
+  std::function<tokenizer::PromptSample(const std::vector<const tokenizer::ConversationRow*>&)> build_sample;
   std::vector<std::vector<std::size_t>> packed_rows;   // training.packing: sample indices per row
   std::vector<std::string> warnings;                   // from reading the data
   std::int32_t pad_id = 0;
