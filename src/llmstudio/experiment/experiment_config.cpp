@@ -476,7 +476,6 @@ void TrainingConfig::validate() const {
   check_range("training.weight_decay", weight_decay, 0, kInf);
   check_range("training.gradient_clip", gradient_clip, 0, kInf);
   check_between("training.grad_accumulation", grad_accumulation, 1, 65536);
-  if (use_dora) not_supported("training.use_dora", "true", "DoRA adapters", "--set training.use_dora=false");
   check_between("training.lora_r", lora_r, 1, 4096);
   check_between("training.lora_alpha", lora_alpha, 1, 1 << 20);
   check_range("training.lora_dropout", lora_dropout, 0, 1, false, true);
