@@ -46,7 +46,7 @@ void setup_train(CLI::App& app) {
     t.stop = &g_stop;
     t.progress_bar = isatty(STDOUT_FILENO) != 0;
     auto r = train::run_training(t, std::cout);
-    if (r.status == "interrupted") std::exit(130);
+    if (r.status == experiment::RunStatus::Interrupted) std::exit(130);
   });
 }
 

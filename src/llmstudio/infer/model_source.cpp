@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/experiment/experiment_dir.h"
 #include "llmstudio/infer/text_generation.h"
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/model/lora.h"
@@ -14,23 +15,7 @@
 namespace llmstudio::infer {
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string experiment_status(const fs::path& dir) {
-  try {
-    return nlohmann::json::parse(io::read_file(dir / "status.json")).value("status", "unknown");
-  } catch (const std::exception&) {
-    return "unknown";
-  }
-}
-
-bool has_weights(const fs::path& dir) {
-  return fs::exists(dir / "model.safetensors") || fs::exists(dir / "model.safetensors.index.json");
-}
-
-}  // namespace
-
-bool is_experiment_dir(const fs::path& dir) { return fs::is_regular_file(dir / "cfg.yaml"); }
+bool is_experiment_dir(const fs::path& dir) { return experiment::ExperimentDir(dir).has_config(); }
 
 ModelSource resolve_model_source(const fs::path& path, const fs::path& adapter) {
   LLMS_CHECK(fs::is_directory(path), "model '", path.string(),
@@ -42,23 +27,17 @@ ModelSource resolve_model_source(const fs::path& path, const fs::path& adapter) 
     s.adapter_dir = adapter;
     return s;
   }
-  s.experiment = experiment::load_experiment_config(path / "cfg.yaml");
-  const bool lora_done = fs::exists(path / "adapter_config.json") && fs::exists(path / "adapter_model.safetensors");
-  const bool full_done = fs::exists(path / "config.json") && has_weights(path);
-  LLMS_CHECK(lora_done || full_done, "experiment ", path.string(), " has no final model yet (status: ",
-             experiment_status(path), "); wait until it finishes, or continue it with `llmstudio train --resume ",
-             path.string(), "`");
-  s.tokenizer_dir = path;  // training copies the backbone's tokenizer files next to the model
-  if (full_done) {
-    s.model_dir = path;
+  const experiment::ExperimentDir dir(path);
+  s.experiment = experiment::load_experiment_config(dir.config_file());
+  const auto m = experiment::resolve_experiment_model(dir, s.experiment->llm_backbone);
+  s.model_dir = m.model_dir;
+  s.tokenizer_dir = m.tokenizer_dir;
+  if (m.adapter_dir.empty()) {
     s.adapter_dir = adapter;
   } else {
     LLMS_CHECK(adapter.empty(), "experiment ", path.string(), " is a LoRA experiment with its own adapter; --adapter ",
                adapter.string(), " cannot be added to it");
-    s.model_dir = s.experiment->llm_backbone;
-    s.adapter_dir = path;
-    LLMS_CHECK(fs::is_directory(s.model_dir), "experiment ", path.string(), ": its llm_backbone '", s.model_dir.string(),
-               "' is not a folder any more; the LoRA adapter needs its base model");
+    s.adapter_dir = m.adapter_dir;
   }
   return s;
 }

@@ -279,6 +279,7 @@ at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor
       window_mask = build_attention_mask(mask, T, past, config_.sliding_window, dev);
   }
   at::Tensor h = at::embedding(embed_, ids);
+  if (training_ && neftune_alpha_ > 0) h = neftune_noise(h, neftune_alpha_);
   const bool checkpoint = gradient_checkpointing_ && training_ && !cache && at::GradMode::is_enabled();
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     if (checkpoint) {
@@ -292,6 +293,14 @@ at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor
     }
   }
   return rms_norm(h, final_norm_, config_.rms_norm_eps);
+}
+
+at::Tensor neftune_noise(const at::Tensor& embeds, double alpha) {
+  LLMS_CHECK(embeds.dim() == 3, "neftune_noise: embeddings must be [batch, seq, hidden], found ", shape_str(embeds.sizes()));
+  // H2O: alpha / torch.sqrt(torch.tensor(T * hidden)), i.e. float32 reciprocal(sqrt(dims)) * alpha.
+  const float dims = static_cast<float>(embeds.size(1) * embeds.size(2));
+  const float mag = (1.0f / std::sqrt(dims)) * static_cast<float>(alpha);
+  return embeds + at::zeros_like(embeds).uniform_(-static_cast<double>(mag), static_cast<double>(mag));
 }
 
 at::Tensor CausalLM::logits(const at::Tensor& hidden) const { return at::linear(hidden, lm_head_); }

@@ -89,6 +89,10 @@ class CausalLM {
   // keeping its activations (model/grad_checkpoint).
   void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
   bool gradient_checkpointing() const { return gradient_checkpointing_; }
+  // NEFTune (augmentation.neftune_noise_alpha): in training mode, noise_uniform(+-alpha / sqrt(T * hidden)) is
+  // added to the input embeddings (neftune_noise); 0 = off. Never in evaluation or generation (training off).
+  void set_neftune_noise_alpha(double alpha) { neftune_alpha_ = alpha; }
+  double neftune_noise_alpha() const { return neftune_alpha_; }
 
  private:
   ModelConfig config_;
@@ -99,6 +103,7 @@ class CausalLM {
   bool training_ = false;
   bool gradient_checkpointing_ = false;
   double attention_dropout_ = 0.0;
+  double neftune_alpha_ = 0.0;
 
   at::Tensor layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
                            const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const;
@@ -113,5 +118,10 @@ at::Tensor build_attention_mask(const at::Tensor& attention_mask, std::int64_t q
                                 std::optional<std::int64_t> sliding_window, const at::Device& device);
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// Mirrors H2O's neftune_post_forward_hook (utils/modeling_utils.py, as transformers' NEFTune hook):
+// embeds [B, T, hidden] + uniform(-m, m) with m = alpha / sqrt(T * hidden) in float32 (T the padded batch
+// length), on every position (no attention mask), drawn from the device's default generator.
+at::Tensor neftune_noise(const at::Tensor& embeds, double alpha);
 
 }  // namespace llmstudio::model

@@ -64,6 +64,14 @@ std::string now_iso8601() {
   return buf;
 }
 
+experiment::RunStatus status_of(const nlohmann::json& doc) {
+  const auto it = doc.find("status");
+  if (it == doc.end() || !it->is_string()) return experiment::RunStatus::Created;
+  return experiment::parse_run_status(it->get<std::string>()).value_or(experiment::RunStatus::Created);
+}
+
+void set_status(nlohmann::json& doc, experiment::RunStatus status) { doc["status"] = experiment::to_string(status); }
+
 ExperimentStore::ExperimentStore(const std::filesystem::path& db_file) : file_(db_file) {
   if (sqlite3_open_v2(db_file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "llmstudio/experiment/run_status.h"
+
 struct sqlite3;
 
 namespace llmstudio::server {
@@ -21,6 +23,10 @@ namespace llmstudio::server {
 std::string new_id(std::string_view prefix);
 // The current UTC time as ISO 8601 ("2026-11-26T10:14:57Z").
 std::string now_iso8601();
+
+// An experiment document's "status" (Created when absent or not a status name) and setting it.
+experiment::RunStatus status_of(const nlohmann::json& doc);
+void set_status(nlohmann::json& doc, experiment::RunStatus status);
 
 class ExperimentStore {
  public:

@@ -25,7 +25,6 @@ using nlohmann::json;
 
 namespace {
 
-const std::set<std::string> kActive = {"queued", "running"};
 constexpr std::size_t kMaxNameBytes = 256;  // experiment names
 
 // "<name> (copy)" within kMaxNameBytes: the source name is cut at a UTF-8 character boundary when needed.
@@ -99,7 +98,7 @@ StudioApi::StudioApi(StudioConfig config)
                [this] {
                  std::vector<std::string> ids;
                  for (const auto& d : store_.experiments())
-                   if (d.value("status", "") == "finished") ids.push_back(d.at("id"));
+                   if (status_of(d) == experiment::RunStatus::Finished) ids.push_back(d.at("id"));
                  return ids;
                },
                cfg_.device}) {
@@ -126,7 +125,7 @@ json StudioApi::experiment_doc(const std::string& id) {
 json StudioApi::view(const json& doc) const {
   json v = {{"id", doc.at("id")},
             {"name", doc.value("name", "")},
-            {"status", doc.value("status", "created")},
+            {"status", experiment::to_string(status_of(doc))},
             {"dataset_id", doc.value("dataset_id", "")},
             {"llm_backbone", doc.value("llm_backbone", "")},
             {"created_at", doc.value("created_at", "")},
@@ -141,8 +140,8 @@ ServedModel StudioApi::resolve_model(const std::string& model) {
   if (model.empty()) api_fail(400, "model: required; give a finished experiment's id (GET /v1/models lists them)");
   auto doc = store_.experiment(model);
   if (!doc) api_fail(404, "no model \"", model, "\"; GET /v1/models lists the finished experiments");
-  if (doc->value("status", "") != "finished")
-    api_fail(409, "experiment ", model, " is ", doc->value("status", ""), "; chat needs a finished experiment");
+  if (status_of(*doc) != experiment::RunStatus::Finished)
+    api_fail(409, "experiment ", model, " is ", experiment::to_string(status_of(*doc)), "; chat needs a finished experiment");
   ServedModel served{model, infer::resolve_model_source(doc->at("dir").get<std::string>())};
   model_policy_.check_folder(served.source.model_dir, "model");  // a LoRA run's backbone: no symlinks out
   return served;
@@ -205,7 +204,7 @@ json StudioApi::create_experiment(const json& body) {
   }
   const fs::path cfg_file = cfg_.data_dir / "experiments" / (id + ".cfg.yaml");
   io::write_file_atomic(cfg_file, experiment::to_yaml(cfg));
-  json doc = {{"id", id},          {"name", name},       {"status", "created"},
+  json doc = {{"id", id},          {"name", name},       {"status", experiment::to_string(experiment::RunStatus::Created)},
               {"dataset_id", dataset_id}, {"llm_backbone", model_dir.string()}, {"created_at", now_iso8601()},
               {"dir", dir.string()}, {"cfg_file", cfg_file.string()}, {"message", ""},
               {"config", sections.is_object() ? sections : json::object()}, {"warnings", cfg.warnings}};
@@ -227,8 +226,8 @@ json StudioApi::metrics(const json& doc) const {
 
 json StudioApi::export_experiment(const std::string& id, const json& body) {
   const json doc = experiment_doc(id);
-  if (doc.value("status", "") != "finished")
-    api_fail(409, "experiment ", id, " is ", doc.value("status", ""), "; only finished experiments can be exported");
+  if (status_of(doc) != experiment::RunStatus::Finished)
+    api_fail(409, "experiment ", id, " is ", experiment::to_string(status_of(doc)), "; only finished experiments can be exported");
   const std::string mode = json_string(body, "mode", "merged");
   if (mode != "merged" && mode != "adapter") api_fail(400, "mode: invalid value \"", mode, "\"; allowed values: merged, adapter");
   const fs::path dir = doc.at("dir").get<std::string>();
@@ -293,7 +292,7 @@ void StudioApi::events(const std::string& id, httplib::Response& res) {
         st->last_status = status;
         if (!send("status", v)) return false;
       }
-      if (!kActive.count(v.value("status", ""))) {
+      if (!experiment::is_active(status_of(v))) {
         sink.done();
         return true;
       }

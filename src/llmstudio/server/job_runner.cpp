@@ -16,6 +16,7 @@
 
 extern char** environ;
 
+#include "llmstudio/experiment/experiment_dir.h"
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/io/confined_files.h"
 #include "llmstudio/io/json_text.h"
@@ -23,6 +24,7 @@ extern char** environ;
 
 namespace llmstudio::server {
 namespace fs = std::filesystem;
+using experiment::RunStatus;
 using nlohmann::json;
 
 namespace {
@@ -50,6 +52,12 @@ std::string last_error_line(const fs::path& log) {
   return found;
 }
 
+// status.json's status and message; Created with "" when the run never wrote one.
+std::pair<RunStatus, std::string> read_run_status(const fs::path& dir) {
+  const auto p = experiment::read_run_progress(dir);
+  return p ? std::pair{p->status, p->message} : std::pair{RunStatus::Created, std::string()};
+}
+
 }  // namespace
 
 std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
@@ -66,23 +74,12 @@ std::vector<std::string> child_environment(const std::vector<std::string>& extra
   return env;
 }
 
-std::pair<std::string, std::string> read_run_status(const fs::path& dir) {
-  try {
-    if (!fs::exists(dir / "status.json")) return {"", ""};
-    auto j = json::parse(io::read_file(dir / "status.json"));
-    return {j.value("status", ""), j.value("message", "")};
-  } catch (const std::exception&) {
-    return {"", ""};
-  }
-}
-
 json read_progress(const fs::path& dir) {
   json p = {{"step", 0}, {"total_steps", 0}, {"epoch", 0.0}, {"loss", nullptr}, {"tokens_per_s", nullptr}};
   try {
-    if (fs::exists(dir / "status.json")) {
-      auto j = json::parse(io::read_file(dir / "status.json"));
-      p["step"] = j.value("step", 0);
-      p["total_steps"] = j.value("total_steps", 0);
+    if (const auto run = experiment::read_run_progress(dir)) {
+      p["step"] = run->step;
+      p["total_steps"] = run->total_steps;
     }
     std::ifstream in(dir / "metrics.jsonl", std::ios::binary);
     if (in) {
@@ -118,20 +115,20 @@ JobRunner::~JobRunner() { shutdown(); }
 
 void JobRunner::recover() {
   for (auto doc : store_.experiments()) {
-    const std::string st = doc.value("status", "");
-    if (st == "running") {
+    const RunStatus st = status_of(doc);
+    if (st == RunStatus::Running) {
       auto [run_status, message] = read_run_status(doc.at("dir").get<std::string>());
-      if (run_status == "finished") {
-        doc["status"] = "finished";
-      } else if (run_status == "failed") {
-        doc["status"] = "failed";
+      if (run_status == RunStatus::Finished) {
+        set_status(doc, RunStatus::Finished);
+      } else if (run_status == RunStatus::Failed) {
+        set_status(doc, RunStatus::Failed);
         doc["message"] = message;
       } else {
-        doc["status"] = "interrupted";
+        set_status(doc, RunStatus::Interrupted);
         doc["message"] = "the studio stopped while this run was training; start it to resume from its last checkpoint";
       }
       store_.put_experiment(doc);
-    } else if (st == "queued") {
+    } else if (st == RunStatus::Queued) {
       queue_.push_back(doc.at("id").get<std::string>());
     }
   }
@@ -142,11 +139,11 @@ json JobRunner::start(const std::string& id) {
   std::unique_lock lock(mu_);
   auto doc = store_.experiment(id);
   if (!doc) api_fail(404, "no experiment with id \"", id, "\"");
-  const std::string st = doc->value("status", "");
-  if (st == "queued" || st == "running") return *doc;
-  if (st == "finished") api_fail(409, "experiment ", id, " has finished; clone it to train again");
+  const RunStatus st = status_of(*doc);
+  if (experiment::is_active(st)) return *doc;
+  if (st == RunStatus::Finished) api_fail(409, "experiment ", id, " has finished; clone it to train again");
   if (opt_.preflight) opt_.preflight(*doc);
-  (*doc)["status"] = "queued";
+  set_status(*doc, RunStatus::Queued);
   (*doc)["message"] = "";
   store_.put_experiment(*doc);
   queue_.push_back(id);
@@ -160,7 +157,7 @@ json JobRunner::stop(const std::string& id) {
   if (!doc) api_fail(404, "no experiment with id \"", id, "\"");
   if (auto it = std::find(queue_.begin(), queue_.end(), id); it != queue_.end()) {
     queue_.erase(it);
-    (*doc)["status"] = "stopped";
+    set_status(*doc, RunStatus::Stopped);
     store_.put_experiment(*doc);
     return *doc;
   }
@@ -241,7 +238,7 @@ void JobRunner::launch(json doc) {
     try {
       opt_.preflight(doc);
     } catch (const std::exception& e) {  // the folder changed while the run was queued
-      doc["status"] = "failed";
+      set_status(doc, RunStatus::Failed);
       doc["message"] = e.what();
       store_.put_experiment(doc);
       return;
@@ -249,7 +246,7 @@ void JobRunner::launch(json doc) {
   }
   const auto [run_status, _] = read_run_status(dir);
   std::vector<std::string> args = {opt_.exe.string(), "train"};
-  if (fs::exists(fs::path(dir) / "checkpoint" / "trainer_state.json") && run_status != "finished") {
+  if (experiment::ExperimentDir(dir).has_checkpoint() && run_status != RunStatus::Finished) {
     args.insert(args.end(), {"--resume", dir});
   } else {
     io::remove_tree(dir);  // a run that never checkpointed (or failed early): start over
@@ -273,7 +270,7 @@ void JobRunner::launch(json doc) {
   if (log_fd < 0 || null_fd < 0) {
     if (log_fd >= 0) ::close(log_fd);
     if (null_fd >= 0) ::close(null_fd);
-    doc["status"] = "failed";
+    set_status(doc, RunStatus::Failed);
     doc["message"] = "cannot open " + log + ": " + std::strerror(errno);
     store_.put_experiment(doc);
     return;
@@ -311,12 +308,12 @@ void JobRunner::launch(json doc) {
   ::close(log_fd);
   ::close(null_fd);
   if (pid < 0) {
-    doc["status"] = "failed";
+    set_status(doc, RunStatus::Failed);
     doc["message"] = std::string("cannot start the training process: ") + std::strerror(err);
     store_.put_experiment(doc);
     return;
   }
-  doc["status"] = "running";
+  set_status(doc, RunStatus::Running);
   doc["message"] = "";
   doc["pid"] = pid;
   doc["started_at"] = now_iso8601();
@@ -328,22 +325,22 @@ void JobRunner::finish(const Running& r, int ws) {
   auto doc = store_.experiment(r.id);
   if (!doc) return;  // deleted meanwhile
   const auto [run_status, message] = read_run_status(doc->at("dir").get<std::string>());
-  std::string status, msg;
-  if (run_status == "finished") {
-    status = "finished";
-  } else if (run_status == "interrupted" || r.stop_requested || quit_) {
-    status = r.stop_requested ? "stopped" : "interrupted";
+  RunStatus status = RunStatus::Failed;
+  std::string msg;
+  if (run_status == RunStatus::Finished) {
+    status = RunStatus::Finished;
+  } else if (run_status == RunStatus::Interrupted || r.stop_requested || quit_) {
+    status = r.stop_requested ? RunStatus::Stopped : RunStatus::Interrupted;
     if (quit_ && !r.stop_requested) msg = "the studio stopped while this run was training; start it to resume";
   } else {
-    status = "failed";
-    msg = run_status == "failed" ? message : last_error_line(console_log(*doc));
+    msg = run_status == RunStatus::Failed ? message : last_error_line(console_log(*doc));
     if (msg.empty()) {
       if (ws >= 0 && WIFSIGNALED(ws)) msg = std::string("training process killed by signal ") + strsignal(WTERMSIG(ws));
       else if (ws >= 0 && WIFEXITED(ws)) msg = "training process exited with code " + std::to_string(WEXITSTATUS(ws));
       else msg = "training process ended";
     }
   }
-  (*doc)["status"] = status;
+  set_status(*doc, status);
   (*doc)["message"] = msg;
   (*doc)["finished_at"] = now_iso8601();
   store_.put_experiment(*doc);

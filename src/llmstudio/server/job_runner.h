@@ -95,7 +95,5 @@ class JobRunner {
 // Progress of a run from its folder: {"step", "total_steps", "epoch", "loss", "tokens_per_s"} (status.json and the
 // last train line of metrics.jsonl); zeros/nulls when the run has not written them yet.
 nlohmann::json read_progress(const std::filesystem::path& experiment_dir);
-// status.json's "status" and "message" ("" when absent or unreadable).
-std::pair<std::string, std::string> read_run_status(const std::filesystem::path& experiment_dir);
 
 }  // namespace llmstudio::server

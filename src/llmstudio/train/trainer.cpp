@@ -1,4 +1,5 @@
-// run_training (see trainer.h).
+// run_training as a recipe (see trainer.h): FineTuneRecipe holds a run's state and runs its named stages —
+// setup (config, platform, data, experiment folder, model, optimizer, resume), step, evaluate, checkpoint, finish.
 #include "llmstudio/train/trainer.h"
 
 #include <ATen/ATen.h>
@@ -10,14 +11,13 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 
 #include "llmstudio/core/error.h"
-#include "llmstudio/data/dataset_columns.h"
-#include "llmstudio/data/dataset_split.h"
+#include "llmstudio/experiment/experiment_dir.h"
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/io/confined_files.h"
 #include "llmstudio/io/safetensors.h"
@@ -25,16 +25,21 @@
 #include "llmstudio/model/lora.h"
 #include "llmstudio/platform/platform.h"
 #include "llmstudio/tokenizer/tokenizer.h"
+#include "llmstudio/train/augmentation.h"
 #include "llmstudio/train/batching.h"
 #include "llmstudio/train/loss.h"
 #include "llmstudio/train/lr_schedule.h"
 #include "llmstudio/train/mixed_precision.h"
 #include "llmstudio/train/optimizer.h"
 #include "llmstudio/train/packing.h"
+#include "llmstudio/train/training_data.h"
 #include "llmstudio/train/validation.h"
 
 namespace llmstudio::train {
 namespace fs = std::filesystem;
+using experiment::ExperimentDir;
+using experiment::RunProgress;
+using experiment::RunStatus;
 using nlohmann::json;
 
 namespace {
@@ -42,52 +47,22 @@ namespace {
 // Log lines go to the caller's stream and to logs.txt.
 class RunLog {
  public:
-  RunLog(std::ostream& out) : out_(out) {}
+  explicit RunLog(std::ostream& out) : out_(out) {}
   void open(const fs::path& file) { file_.open(file, std::ios::app); }
   void line(const std::string& s) {
     out_ << s << "\n" << std::flush;
     if (file_) file_ << s << "\n" << std::flush;
   }
+  std::ostream& stream() { return out_; }
+
  private:
   std::ostream& out_;
   std::ofstream file_;
 };
 
-void write_status(const fs::path& dir, const std::string& status, std::int64_t step, std::int64_t total,
-                  const std::string& message = "") {
-  json j = {{"status", status}, {"step", step}, {"total_steps", total}, {"message", message}};
-  io::write_file_atomic(dir / "status.json", j.dump(2) + "\n");
-}
-
-std::string read_status(const fs::path& dir) {
-  if (!fs::exists(dir / "status.json")) return "";
-  try {
-    return json::parse(io::read_file(dir / "status.json")).value("status", "");
-  } catch (const json::parse_error&) {
-    return "";
-  }
-}
-
-void append_metric(const fs::path& dir, const json& j) {
-  std::ofstream out(dir / "metrics.jsonl", std::ios::app);
+void append_metric(const ExperimentDir& dir, const json& j) {
+  std::ofstream out(dir.metrics_file(), std::ios::app);
   out << j.dump() << "\n";
-}
-
-// Writes `files` into dir/checkpoint atomically: a fresh folder renamed over the old one.
-void write_checkpoint(const fs::path& dir, const io::NamedTensors& model_tensors, const std::map<std::string, at::Tensor>& opt_state,
-                      const json& trainer_state) {
-  const fs::path tmp = dir / "checkpoint.tmp", final_dir = dir / "checkpoint", old = dir / "checkpoint.old";
-  io::remove_tree(tmp);
-  fs::create_directories(tmp);
-  io::save_safetensors(tmp / "model.safetensors", model_tensors);
-  io::NamedTensors opt;
-  for (const auto& [k, v] : opt_state) opt.emplace_back(k, v);
-  io::save_safetensors(tmp / "optimizer.safetensors", opt);
-  io::write_file_atomic(tmp / "trainer_state.json", trainer_state.dump(2) + "\n");
-  io::remove_tree(old);
-  if (fs::exists(final_dir)) fs::rename(final_dir, old);
-  fs::rename(tmp, final_dir);
-  io::remove_tree(old);
 }
 
 // A run started by the studio ($LLMSTUDIO_CONFINE_ROOTS set) reads only backbone files that lie under the
@@ -117,359 +92,439 @@ std::string duration(double s) {
   return os.str();
 }
 
-}  // namespace
-
-TrainResult run_training(const TrainOptions& opts, std::ostream& out) {
-  RunLog log(out);
-  const bool resuming = !opts.resume_dir.empty();
-  ExperimentConfig cfg;
-  if (resuming) {
-    LLMS_CHECK(fs::exists(opts.resume_dir / "cfg.yaml"), "cannot resume ", opts.resume_dir,
-               ": no cfg.yaml (not an experiment folder)");
-    LLMS_CHECK(fs::exists(opts.resume_dir / "checkpoint" / "trainer_state.json"), "cannot resume ", opts.resume_dir,
+// Loads a new experiment's config (paths made absolute, so --resume works from anywhere) or a resumed one's.
+experiment::ExperimentConfig load_run_config(const TrainOptions& opts) {
+  if (!opts.resume_dir.empty()) {
+    const ExperimentDir dir(opts.resume_dir);
+    LLMS_CHECK(dir.has_config(), "cannot resume ", opts.resume_dir, ": no cfg.yaml (not an experiment folder)");
+    LLMS_CHECK(dir.has_checkpoint(), "cannot resume ", opts.resume_dir,
                ": no checkpoint (the run stopped before its first checkpoint; start it again)");
-    const std::string st = read_status(opts.resume_dir);
-    LLMS_CHECK(st != "finished", "experiment ", opts.resume_dir, " already finished; nothing to resume");
-    cfg = experiment::load_experiment_config(opts.resume_dir / "cfg.yaml", opts.overrides);
-  } else {
-    LLMS_CHECK(!opts.config_path.empty(), "give a config (-c cfg.yaml) or --resume <experiment dir>");
-    cfg = experiment::load_experiment_config(opts.config_path, opts.overrides);
-    // Paths are relative to the working folder (as in H2O); the saved config holds them absolute so that
-    // --resume works from anywhere.
-    auto absolute = [](std::string& p) {
-      if (!p.empty() && p != "None") p = fs::absolute(p).lexically_normal().string();
-    };
-    absolute(cfg.llm_backbone);
-    absolute(cfg.dataset.train_dataframe);
-    if (cfg.dataset.validation_strategy == "custom") absolute(cfg.dataset.validation_dataframe);
+    const auto progress = experiment::read_run_progress(dir.path());
+    LLMS_CHECK(!progress || progress->status != RunStatus::Finished, "experiment ", opts.resume_dir,
+               " already finished; nothing to resume");
+    return experiment::load_experiment_config(dir.config_file(), opts.overrides);
   }
-  cfg.validate();
-  for (const auto& w : cfg.warnings) log.line("warning: " + w);
+  LLMS_CHECK(!opts.config_path.empty(), "give a config (-c cfg.yaml) or --resume <experiment dir>");
+  auto cfg = experiment::load_experiment_config(opts.config_path, opts.overrides);
+  auto absolute = [](std::string& p) {
+    if (!p.empty() && p != "None") p = fs::absolute(p).lexically_normal().string();
+  };
+  absolute(cfg.llm_backbone);
+  absolute(cfg.dataset.train_dataframe);
+  if (cfg.dataset.validation_strategy == "custom") absolute(cfg.dataset.validation_dataframe);
+  return cfg;
+}
 
-  // Platform and dtype.
-  auto facts = platform::probe_platform();
-  auto choice = platform::choose_device(facts, platform::device_request_from(opts.device),
-                                        cfg.architecture.backbone_dtype == "auto" ? "auto" : cfg.architecture.backbone_dtype);
-  for (const auto& n : choice.notes) log.line("platform: " + n);
-  const bool lora = cfg.training.lora;
-  // Full fine-tuning keeps float32 weights (the master copy); LoRA trains float32 adapters on a frozen base.
-  const std::string model_dtype = lora ? choice.dtype : "float32";
-  const bool device_bf16 = choice.kind != platform::DeviceKind::CUDA ||
-                           (choice.index < static_cast<int>(facts.cuda_devices.size()) &&
-                            facts.cuda_devices[static_cast<std::size_t>(choice.index)].cc_major >= 8);
-  const MixedPrecisionPlan mp = plan_mixed_precision(cfg.environment.mixed_precision, cfg.environment.mixed_precision_dtype,
-                                                     choice.device, cfg.architecture.backbone_dtype, device_bf16);
+// The causal-LM fine-tuning recipe. Each stage is a member function; the run's state lives in the members.
+class FineTuneRecipe {
+ public:
+  FineTuneRecipe(const TrainOptions& opts, std::ostream& out) : opts_(opts), log_(out), dir_(fs::path()) {}
 
-  // Data (checked before anything is written).
-  const fs::path backbone = cfg.llm_backbone;
-  LLMS_CHECK(fs::is_directory(backbone), "llm_backbone '", cfg.llm_backbone,
-             "' is not a folder; expected a local Hugging Face model folder (config.json, *.safetensors, tokenizer.json)");
-  check_backbone_confined(backbone);
-  auto tok = tokenizer::Tokenizer::from_path(backbone);
-  auto datasets = data::prepare_datasets(dataset_spec(cfg));
-  for (const auto& w : datasets.report.warnings) log.line("warning: " + w);
-  tokenizer::Encoder enc = [&tok](std::string_view s) { return tok.encode(s, false); };
-  std::optional<tokenizer::ChatTemplate> chat;
-  if (cfg.dataset.use_chat_template) {
-    LLMS_CHECK(!tok.chat_template().empty(), "dataset.use_chat_template is true but ", backbone,
-               " has no chat_template in tokenizer_config.json");
-    chat.emplace(tok.chat_template());
+  TrainResult run() {
+    setup_config_and_platform();
+    setup_data();
+    open_experiment();
+    try {
+      setup_model();
+      setup_optimizer();
+      if (resuming()) restore_checkpoint();
+      train();
+      return interrupted_ ? interrupt() : finish();
+    } catch (const std::exception& e) {
+      // The status keeps the run's real progress: the steps done before the failure.
+      experiment::write_run_progress(dir_.path(), {RunStatus::Failed, step_, plan_.total_steps, e.what()});
+      throw;
+    }
   }
-  tokenizer::ChatTemplateOptions topts;
-  if (!tok.bos_token().empty()) topts.bos_token = tok.bos_token();
-  if (!tok.eos_token().empty()) topts.eos_token = tok.eos_token();
-  tokenizer::PromptFormatter formatter(prompt_format_config(cfg), enc, tok.eos_token(), chat ? &*chat : nullptr, topts);
-  const auto colspec = dataset_spec(cfg).columns;
-  auto train_samples = formatter.build_all(data::to_conversation_rows(datasets.train, colspec));
-  const auto val_rows = data::to_conversation_rows(datasets.validation, colspec);
-  auto val_samples = formatter.build_all(val_rows);
-  LLMS_CHECK(!train_samples.empty(), "no training samples after preparing ", cfg.dataset.train_dataframe);
-  const std::int32_t pad_id = tok.pad_id().value_or(tok.eos_id().value_or(0));
-  // training.packing: rows of samples are formed once; an epoch then shuffles and batches rows, not samples.
-  std::vector<std::vector<std::size_t>> packed_rows;
-  if (cfg.training.packing) packed_rows = pack_samples(sample_lengths(train_samples), cfg.tokenizer.max_length);
-  const std::size_t train_units = cfg.training.packing ? packed_rows.size() : train_samples.size();
 
-  const std::int64_t bs = cfg.training.batch_size, accum = cfg.training.grad_accumulation;
-  const auto batches_per_epoch =
-      static_cast<std::int64_t>(make_batches(epoch_order(train_units, 0, 0, false), bs, cfg.training.drop_last_batch).size());
-  const std::int64_t steps_per_epoch = std::max<std::int64_t>(1, batches_per_epoch / accum);
-  std::int64_t total_steps = steps_per_epoch * cfg.training.epochs;
-  if (opts.max_steps > 0) total_steps = std::min(total_steps, opts.max_steps);
-  const std::uint64_t seed = cfg.environment.seed >= 0 ? static_cast<std::uint64_t>(cfg.environment.seed) : std::random_device{}();
-  if (cfg.environment.seed < 0) cfg.environment.seed = static_cast<std::int64_t>(seed % (1ULL << 31));  // recorded
-  // prediction.metric ranks evaluations; BLEU generates validation answers (train/validation.h), set up here so
-  // that bad prediction settings fail before the experiment folder exists.
-  const ValidationMetric metric = ValidationMetric::from_config(cfg);
-  std::optional<ValidationPredictor> predictor;
-  if (metric.generates() && !val_samples.empty()) predictor.emplace(cfg, tok, backbone, val_rows, val_samples, seed);
+ private:
+  bool resuming() const { return !opts_.resume_dir.empty(); }
+  bool lora() const { return cfg_.training.lora; }
 
-  // Experiment folder.
-  const fs::path dir = resuming ? opts.resume_dir : fs::path(cfg.output_directory) / cfg.experiment_name;
-  if (!resuming) {
-    LLMS_CHECK(!fs::exists(dir / "status.json"), "experiment folder ", dir, " already holds a run (status ",
-               read_status(dir), "); choose another experiment_name, delete it, or --resume it");
-    fs::create_directories(dir);
-    save_resolved_config(cfg, dir);
+  // ---- setup ---------------------------------------------------------------------------------------------------
+  void setup_config_and_platform() {
+    cfg_ = load_run_config(opts_);
+    cfg_.validate();
+    for (const auto& w : cfg_.warnings) log_.line("warning: " + w);
+    facts_ = platform::probe_platform();
+    const std::string& dtype = cfg_.architecture.backbone_dtype;
+    choice_ = platform::choose_device(facts_, platform::device_request_from(opts_.device), dtype);
+    for (const auto& n : choice_.notes) log_.line("platform: " + n);
+    // Full fine-tuning keeps float32 weights (the master copy); LoRA trains float32 adapters on a frozen base.
+    model_dtype_ = lora() ? choice_.dtype : "float32";
+    const auto ci = static_cast<std::size_t>(choice_.index);
+    const bool device_bf16 = choice_.kind != platform::DeviceKind::CUDA ||
+                             (ci < facts_.cuda_devices.size() && facts_.cuda_devices[ci].cc_major >= 8);
+    mp_ = plan_mixed_precision(cfg_.environment.mixed_precision, cfg_.environment.mixed_precision_dtype, choice_.device,
+                               dtype, device_bf16);
   }
-  log.open(dir / "logs.txt");
-  log.line("experiment " + dir.string() + (resuming ? " (resumed)" : ""));
-  log.line("resolved config:\n" + to_yaml(cfg));
-  log.line("data: " + std::to_string(train_samples.size()) + " train samples, " + std::to_string(val_samples.size()) +
-           " validation samples; " + std::to_string(total_steps) + " optimizer steps (" + std::to_string(steps_per_epoch) +
-           " per epoch, batch " + std::to_string(bs) + " x accumulation " + std::to_string(accum) + ")");
-  if (cfg.training.packing)
-    log.line("packing: " + std::to_string(train_samples.size()) + " samples in " + std::to_string(packed_rows.size()) +
-             " rows of at most " + std::to_string(cfg.tokenizer.max_length) + " tokens");
-  log.line("precision: " + mp.note);
-  write_status(dir, "running", 0, total_steps);
 
-  try {
-    // Model.
-    auto lm = model::CausalLM::load(backbone, {choice.device, model_dtype});
-    model::LoraConfig lcfg;
-    std::vector<std::pair<std::string, at::Tensor>> params;
-    if (lora) {
-      lcfg.r = cfg.training.lora_r;
-      lcfg.alpha = static_cast<double>(cfg.training.lora_alpha);
-      lcfg.dropout = cfg.training.lora_dropout;
-      lcfg.target_modules = cfg.training.lora_target_module_list();
-      model::attach_lora(lm, lcfg, seed);
-      params = model::lora_parameters(lm);
+  // Data, the step plan and the validation metric: all checked before anything is written.
+  void setup_data() {
+    backbone_ = cfg_.llm_backbone;
+    LLMS_CHECK(fs::is_directory(backbone_), "llm_backbone '", cfg_.llm_backbone,
+               "' is not a folder; expected a local Hugging Face model folder (config.json, *.safetensors, tokenizer.json)");
+    check_backbone_confined(backbone_);
+    tok_.emplace(tokenizer::Tokenizer::from_path(backbone_));
+    data_ = prepare_training_data(cfg_, *tok_);
+    for (const auto& w : data_.warnings) log_.line("warning: " + w);
+    plan_ = plan_steps(cfg_, data_.train_units(), opts_.max_steps);
+    seed_ = cfg_.environment.seed >= 0 ? static_cast<std::uint64_t>(cfg_.environment.seed) : std::random_device{}();
+    if (cfg_.environment.seed < 0) cfg_.environment.seed = static_cast<std::int64_t>(seed_ % (1ULL << 31));  // recorded
+    augment_.emplace(cfg_, *tok_, data_.build_sample, std::move(data_.train_rows), seed_);
+    // prediction.metric ranks evaluations; BLEU generates validation answers (train/validation.h).
+    metric_ = ValidationMetric::from_config(cfg_);
+    best_ = metric_.worst();
+    if (metric_.generates() && !data_.validation.empty())
+      predictor_.emplace(cfg_, *tok_, backbone_, data_.validation_rows, data_.validation, seed_);
+  }
+
+  void open_experiment() {
+    dir_ = ExperimentDir(resuming() ? opts_.resume_dir : fs::path(cfg_.output_directory) / cfg_.experiment_name);
+    if (!resuming()) {
+      const auto existing = experiment::read_run_progress(dir_.path());
+      LLMS_CHECK(!fs::exists(dir_.status_file()), "experiment folder ", dir_.path(), " already holds a run (status ",
+                 existing ? std::string(experiment::to_string(existing->status)) : std::string("unreadable"),
+                 "); choose another experiment_name, delete it, or --resume it");
+      fs::create_directories(dir_.path());
+      experiment::save_resolved_config(cfg_, dir_.path());
+    }
+    log_.open(dir_.log_file());
+    log_.line("experiment " + dir_.path().string() + (resuming() ? " (resumed)" : ""));
+    log_.line("resolved config:\n" + experiment::to_yaml(cfg_));
+    log_.line("data: " + std::to_string(data_.train.size()) + " train samples, " + std::to_string(data_.validation.size()) +
+              " validation samples; " + std::to_string(plan_.total_steps) + " optimizer steps (" +
+              std::to_string(plan_.steps_per_epoch) + " per epoch, batch " + std::to_string(cfg_.training.batch_size) +
+              " x accumulation " + std::to_string(cfg_.training.grad_accumulation) + ")");
+    if (cfg_.training.packing)
+      log_.line("packing: " + std::to_string(data_.train.size()) + " samples in " +
+                std::to_string(data_.packed_rows.size()) + " rows of at most " +
+                std::to_string(cfg_.tokenizer.max_length) + " tokens");
+    log_.line("precision: " + mp_.note);
+    if (!augment_->summary().empty()) log_.line(augment_->summary());
+    experiment::write_run_progress(dir_.path(), {RunStatus::Running, 0, plan_.total_steps, ""});
+  }
+
+  void setup_model() {
+    lm_.emplace(model::CausalLM::load(backbone_, {choice_.device, model_dtype_}));
+    if (lora()) {
+      lcfg_.r = cfg_.training.lora_r;
+      lcfg_.alpha = static_cast<double>(cfg_.training.lora_alpha);
+      lcfg_.dropout = cfg_.training.lora_dropout;
+      lcfg_.target_modules = cfg_.training.lora_target_module_list();
+      model::attach_lora(*lm_, lcfg_, seed_);
+      params_ = model::lora_parameters(*lm_);
     } else {
-      params = lm.named_parameters();
-      for (auto& [n, p] : params) p.set_requires_grad(true);
+      params_ = lm_->named_parameters();
+      for (auto& [n, p] : params_) p.set_requires_grad(true);
     }
     std::int64_t trainable = 0;
-    for (auto& [n, p] : params) trainable += p.numel();
-    log.line("model: " + lm.config().architecture + " on " + choice.device + " (" + model_dtype + "), " +
-             (lora ? "LoRA r=" + std::to_string(lcfg.r) : std::string("full fine-tuning")) + ", " +
-             std::to_string(trainable) + " trainable parameters");
+    for (auto& [n, p] : params_) trainable += p.numel();
+    log_.line("model: " + lm_->config().architecture + " on " + choice_.device + " (" + model_dtype_ + "), " +
+              (lora() ? "LoRA r=" + std::to_string(lcfg_.r) : std::string("full fine-tuning")) + ", " +
+              std::to_string(trainable) + " trainable parameters");
+    lm_->set_gradient_checkpointing(cfg_.architecture.gradient_checkpointing);
+    lm_->set_neftune_noise_alpha(augment_->neftune_noise_alpha());
+    if (cfg_.architecture.gradient_checkpointing)
+      log_.line("gradient checkpointing: the " + std::to_string(lm_->layers().size()) +
+                " decoder blocks are recomputed in backward");
+  }
 
+  void setup_optimizer() {
+    const auto& t = cfg_.training;
     OptimizerConfig ocfg;
-    ocfg.name = cfg.training.optimizer;
-    ocfg.lr = cfg.training.learning_rate;
-    ocfg.weight_decay = cfg.training.weight_decay;
-    Optimizer optimizer(params, ocfg);
-    if (!cfg.training.differential_learning_rate_layers.empty()) {
-      const auto& layers = cfg.training.differential_learning_rate_layers;
-      optimizer.set_lr_factors(differential_lr_factors(params, layers, cfg.training.learning_rate,
-                                                       cfg.training.differential_learning_rate));
-      const auto marks = differential_lr_factors(params, layers, 1.0, 2.0);  // 2 where a name matches
+    ocfg.name = t.optimizer;
+    ocfg.lr = t.learning_rate;
+    ocfg.weight_decay = t.weight_decay;
+    optimizer_.emplace(params_, ocfg);
+    if (!t.differential_learning_rate_layers.empty()) {
+      const auto& layers = t.differential_learning_rate_layers;
+      optimizer_->set_lr_factors(differential_lr_factors(params_, layers, t.learning_rate, t.differential_learning_rate));
+      const auto marks = differential_lr_factors(params_, layers, 1.0, 2.0);  // 2 where a name matches
       const auto n = std::count(marks.begin(), marks.end(), 2.0);
-      log.line(n ? "differential learning rate " + fmt(cfg.training.differential_learning_rate) + " for " +
-                       std::to_string(n) + " trainable tensors (training.differential_learning_rate_layers)"
-                 : "warning: training.differential_learning_rate_layers matches no trainable parameter");
+      log_.line(n ? "differential learning rate " + fmt(t.differential_learning_rate) + " for " + std::to_string(n) +
+                        " trainable tensors (training.differential_learning_rate_layers)"
+                  : "warning: training.differential_learning_rate_layers matches no trainable parameter");
     }
-    lm.set_gradient_checkpointing(cfg.architecture.gradient_checkpointing);
-    if (cfg.architecture.gradient_checkpointing)
-      log.line("gradient checkpointing: the " + std::to_string(lm.layers().size()) + " decoder blocks are recomputed in backward");
-    LossScaler scaler;
-    LrSchedule schedule{cfg.training.schedule, cfg.training.learning_rate, cfg.training.min_learning_rate_ratio,
-                        static_cast<std::int64_t>(std::llround(cfg.training.warmup_epochs * static_cast<double>(steps_per_epoch))),
-                        total_steps};
-    schedule.validate();
-    const LossKind loss_kind = parse_loss_kind(cfg.training.loss_function);
+    const auto warmup = static_cast<std::int64_t>(
+        std::llround(t.warmup_epochs * static_cast<double>(plan_.steps_per_epoch)));
+    schedule_ = LrSchedule{t.schedule, t.learning_rate, t.min_learning_rate_ratio, warmup, plan_.total_steps};
+    schedule_.validate();
+    loss_kind_ = parse_loss_kind(t.loss_function);
+    eval_every_ = std::max<std::int64_t>(
+        1, static_cast<std::int64_t>(std::llround(t.evaluation_epochs * static_cast<double>(plan_.steps_per_epoch))));
+  }
 
-    std::int64_t step = 0;
-    double best = metric.worst();  // best validation value so far (save_checkpoint: best)
-    auto load_checkpoint_weights = [&](const fs::path& ck) {
-      auto weights = io::load_safetensors_dir(ck / "model.safetensors");
-      at::NoGradGuard ng;
-      for (auto& [n, p] : params) {
-        auto it = weights.find(n);
-        LLMS_CHECK(it != weights.end(), ck, ": checkpoint lacks ", n, " (was it made with another config?)");
-        p.copy_(it->second);
-      }
-    };
-    if (resuming) {
-      const fs::path ck = dir / "checkpoint";
-      auto st = json::parse(io::read_file(ck / "trainer_state.json"));
-      step = st.at("step").get<std::int64_t>();
-      if (st.contains("best_metric")) best = st.at("best_metric").get<double>();
-      load_checkpoint_weights(ck);
-      optimizer.load_state(io::load_safetensors_dir(ck / "optimizer.safetensors"));
-      if (mp.loss_scaling && st.contains("loss_scale"))
-        scaler.restore(st.at("loss_scale").get<double>(), st.value("loss_scale_good_steps", std::int64_t{0}));
-      log.line("resumed at step " + std::to_string(step) + " of " + std::to_string(total_steps));
+  void load_checkpoint_weights(const fs::path& ck) {
+    auto weights = io::load_safetensors_dir(ck / "model.safetensors");
+    at::NoGradGuard ng;
+    for (auto& [n, p] : params_) {
+      auto it = weights.find(n);
+      LLMS_CHECK(it != weights.end(), ck, ": checkpoint lacks ", n, " (was it made with another config?)");
+      p.copy_(it->second);
     }
+  }
 
-    auto save_ckpt = [&](std::int64_t at_step) {
-      if (cfg.training.save_checkpoint == "disable") return;
-      io::NamedTensors t;
-      for (auto& [n, p] : params) t.emplace_back(n, p.detach());
-      json state = {{"step", at_step}, {"total_steps", total_steps}, {"seed", seed}};
-      if (std::isfinite(best)) state["best_metric"] = best;
-      if (mp.loss_scaling) {
-        state["loss_scale"] = scaler.scale();
-        state["loss_scale_good_steps"] = scaler.good_steps();
-      }
-      write_checkpoint(dir, t, optimizer.state(), state);
-    };
+  void restore_checkpoint() {
+    const fs::path ck = dir_.checkpoint_dir();
+    const auto st = experiment::read_trainer_state(ck);
+    step_ = st.step;
+    if (st.best_metric) best_ = *st.best_metric;
+    load_checkpoint_weights(ck);
+    optimizer_->load_state(io::load_safetensors_dir(ck / "optimizer.safetensors"));
+    if (mp_.loss_scaling && st.loss_scale) scaler_.restore(*st.loss_scale, st.loss_scale_good_steps);
+    log_.line("resumed at step " + std::to_string(step_) + " of " + std::to_string(plan_.total_steps));
+  }
 
-    std::optional<ValidationPredictions> predictions;  // of the latest evaluation (prediction.metric BLEU)
-    auto evaluate = [&](std::int64_t at_step) -> double {
-      if (val_samples.empty()) return NAN;
-      at::NoGradGuard ng;
-      lm.set_training(false);
-      double sum = 0;
-      std::int64_t n = 0;
-      auto order = epoch_order(val_samples.size(), 0, 0, false);
-      for (const auto& rows : make_batches(order, bs, false)) {
-        Batch b = collate(val_samples, rows, 1.0, pad_id);
-        at::Tensor labels = b.labels.to(lm.device());
-        const std::int64_t targets = labels.narrow(1, 1, labels.size(1) - 1).ne(-100).sum().item<std::int64_t>();
-        if (targets == 0) continue;
-        at::Tensor loss = causal_lm_loss(lm.forward(b.input_ids, b.attention_mask), labels, LossKind::TokenAveraged);
-        sum += loss.item<double>() * static_cast<double>(targets);
-        n += targets;
-      }
-      lm.set_training(true);
-      const double loss = n ? sum / static_cast<double>(n) : NAN;
-      json m = {{"type", "validation"}, {"step", at_step}, {"loss", loss}, {"perplexity", std::exp(loss)}};
-      std::string line = "validation step " + std::to_string(at_step) + ": loss " + fmt(loss) + ", perplexity " + fmt(std::exp(loss));
-      double value = loss;  // what ranks evaluations: the loss for Perplexity
-      if (predictor) {
-        predictions = predictor->predict(lm, at_step);
-        value = predictions->corpus.score;
-        m["bleu"] = value;
-        line += ", BLEU " + fmt(value) + " (" + std::to_string(predictions->rows.size()) + " predictions, " +
-                std::to_string(predictions->generated_tokens) + " tokens in " + fmt(predictions->seconds, 3) + " s)";
-      }
-      append_metric(dir, m);
-      log.line(line);
-      return value;
-    };
-    // validation_predictions.csv: the best evaluation's with save_checkpoint best, else the last one's.
-    auto keep_predictions = [&](bool improved) {
-      if (!predictions || (!improved && cfg.training.save_checkpoint == "best")) return;
-      write_validation_predictions(dir / "validation_predictions.csv", *predictions);
-      log.line("validation predictions of step " + std::to_string(predictions->step) + " in validation_predictions.csv");
-    };
-
-    const std::int64_t eval_every = std::max<std::int64_t>(
-        1, static_cast<std::int64_t>(std::llround(cfg.training.evaluation_epochs * static_cast<double>(steps_per_epoch))));
-    double last_loss = NAN;
-    if (cfg.training.evaluate_before_training && step == 0) {
-      evaluate(0);
+  // ---- the loop -------------------------------------------------------------------------------------------------
+  void train() {
+    if (cfg_.training.evaluate_before_training && step_ == 0) {
+      evaluate();
       keep_predictions(true);  // no checkpoint yet: not a "best" to beat
     }
-
-    lm.set_training(true);
-    platform::reset_peak_device_memory(choice.device);
-    const std::int64_t first_step = step;
-    const auto t_start = std::chrono::steady_clock::now();
-    std::int64_t tokens_seen = 0;
-    bool interrupted = false;
-    while (step < total_steps) {
-      const std::int64_t epoch = step / steps_per_epoch, in_epoch = step % steps_per_epoch;
-      auto batches = make_batches(epoch_order(train_units, seed, epoch, true), bs, cfg.training.drop_last_batch);
-      for (std::int64_t s = in_epoch; s < steps_per_epoch && step < total_steps; ++s) {
-        if (opts.stop && opts.stop->load()) {
-          interrupted = true;
+    lm_->set_training(true);
+    platform::reset_peak_device_memory(choice_.device);
+    first_step_ = step_;
+    t_start_ = std::chrono::steady_clock::now();
+    while (step_ < plan_.total_steps && !interrupted_) {
+      const std::int64_t epoch = step_ / plan_.steps_per_epoch;
+      if (augment_->parents_active()) data_.train = augment_->epoch_samples(epoch);  // H2O re-draws parents per item
+      const auto batches = make_batches(epoch_order(data_.train_units(), seed_, epoch, true), cfg_.training.batch_size,
+                                        cfg_.training.drop_last_batch);
+      for (std::int64_t s = step_ % plan_.steps_per_epoch; s < plan_.steps_per_epoch && step_ < plan_.total_steps; ++s) {
+        if (opts_.stop && opts_.stop->load()) {
+          interrupted_ = true;
           break;
         }
-        // Dropout draws depend only on (seed, step): a resumed run repeats them exactly.
-        {
-          at::Generator gen = at::globalContext().defaultGenerator(lm.device());  // shares the global state
-          std::lock_guard<std::mutex> lock(gen.mutex());
-          gen.set_current_seed(seed * 7919ULL + static_cast<std::uint64_t>(step));
-        }
-        optimizer.zero_grad();
-        at::Tensor step_loss = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(lm.device()));
-        std::int64_t step_tokens = 0;
-        for (std::int64_t a = 0; a < accum; ++a) {
-          const auto& rows = batches[static_cast<std::size_t>(s * accum + a)];
-          Batch b = cfg.training.packing
-                        ? collate_packed(train_samples, packed_rows, rows, cfg.tokenizer.max_length, pad_id, lm.device())
-                        : collate(train_samples, rows, cfg.tokenizer.padding_quantile, pad_id);
-          at::Tensor loss;
-          {
-            AutocastScope autocast(lm.device().type(), mp.dtype, mp.enabled);
-            loss = causal_lm_loss(lm.forward(b.input_ids, b.attention_mask, b.position_ids), b.labels, loss_kind) /
-                   static_cast<double>(accum);
-          }
-          (mp.loss_scaling ? scaler.scale_loss(loss) : loss).backward();
-          step_loss += loss.detach();
-          step_tokens += b.tokens;
-        }
-        bool apply_step = true;
-        if (mp.loss_scaling) {
-          // float16: unscale, then the step's one synchronisation reads the loss and the inf/nan flag together.
-          at::Tensor found_inf = scaler.unscale_(params);
-          at::Tensor host = at::stack({step_loss, found_inf.to(step_loss.device())}).to(at::kCPU);
-          last_loss = host[0].item<double>();
-          apply_step = scaler.update(host[1].item<double>() != 0.0);
-          if (!apply_step)
-            log.line("step " + std::to_string(step + 1) + ": inf/nan gradients, step skipped; loss scale now " + fmt(scaler.scale()));
-        }
-        if (apply_step && cfg.training.gradient_clip > 0) optimizer.clip_grad_norm(cfg.training.gradient_clip);
-        const double lr = schedule.at(step);
-        if (apply_step) optimizer.step(lr);
-        ++step;
-        tokens_seen += step_tokens;
-        if (!mp.loss_scaling) last_loss = step_loss.item<double>();  // the one synchronisation per step, for logging
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-        const double tps = elapsed > 0 ? static_cast<double>(tokens_seen) / elapsed : 0;
-        const std::int64_t done_here = step - first_step;
-        const double eta = done_here > 0 ? elapsed / static_cast<double>(done_here) * static_cast<double>(total_steps - step) : 0;
-        append_metric(dir, {{"type", "train"}, {"step", step}, {"epoch", static_cast<double>(step) / static_cast<double>(steps_per_epoch)},
-                            {"loss", last_loss}, {"lr", lr}, {"tokens_per_s", tps}, {"elapsed_s", elapsed}});
-        std::string line = "step " + std::to_string(step) + "/" + std::to_string(total_steps) + "  loss " + fmt(last_loss) +
-                           "  lr " + fmt(lr, 3) + "  " + fmt(tps, 5) + " tok/s  ETA " + duration(eta);
-        if (opts.progress_bar) out << "\r" << line << "   " << std::flush;
-        else log.line(line);
-        if (step % eval_every == 0 || step == total_steps) {
-          if (opts.progress_bar) out << "\n";
-          const double vl = evaluate(step);
-          const bool improved = metric.improves(vl, best);  // BLEU: higher; Perplexity: lower loss
-          if (improved) best = vl;
-          keep_predictions(improved);
-          if (cfg.training.save_checkpoint == "best" && improved) {
-            save_ckpt(step);
-          } else if (cfg.training.save_checkpoint == "last") {
-            save_ckpt(step);
-          }
-          write_status(dir, "running", step, total_steps);
+        const double lr = step(batches, s);
+        log_step(lr);
+        if (step_ % eval_every_ == 0 || step_ == plan_.total_steps) {
+          if (opts_.progress_bar) log_.stream() << "\n";
+          after_evaluation(evaluate());
+          experiment::write_run_progress(dir_.path(), {RunStatus::Running, step_, plan_.total_steps, ""});
         }
       }
-      if (interrupted) break;
     }
-    if (opts.progress_bar) out << "\n";
-    if (interrupted) {
-      save_ckpt(step);
-      write_status(dir, "interrupted", step, total_steps, "stopped by a signal; resume with llmstudio train --resume");
-      log.line("interrupted at step " + std::to_string(step) + "; checkpoint written; resume with: llmstudio train --resume " +
-               dir.string());
-      return {dir, "interrupted", step, total_steps, last_loss};
-    }
-    // The final model. With save_checkpoint best it is the best evaluation's (kept in checkpoint/), as in H2O.
-    if (cfg.training.save_checkpoint == "best" && std::isfinite(best) && fs::exists(dir / "checkpoint" / "model.safetensors")) {
-      load_checkpoint_weights(dir / "checkpoint");
-      log.line(std::string("final model: the best evaluation's weights (") + (metric.name == "BLEU" ? "BLEU " : "validation loss ") + fmt(best) + ")");
-    } else if (cfg.training.save_checkpoint != "last" || fs::exists(dir / "checkpoint")) {
-      save_ckpt(step);
-    }
-    if (lora) {
-      model::save_peft_adapter(lm, lcfg, dir, fs::absolute(backbone).string());
-    } else {
-      io::NamedTensors t;
-      for (auto& [n, p] : lm.named_parameters()) t.emplace_back(n, p.detach());
-      io::save_sharded(dir, t, 2ULL << 30, {{"format", "pt"}});
-      check_backbone_confined(backbone);
-      io::write_file_atomic(dir / "config.json", io::read_file(backbone / "config.json"));
-    }
-    copy_tokenizer_files(backbone, dir);
-    write_status(dir, "finished", step, total_steps);
-    const double peak_gib = static_cast<double>(platform::peak_device_memory_bytes(choice.device)) / (1024.0 * 1024 * 1024);
-    append_metric(dir, {{"type", "summary"}, {"step", step}, {"peak_device_memory_gib", peak_gib}});
-    log.line("finished: " + std::to_string(step) + " steps, last loss " + fmt(last_loss) + "; model in " + dir.string() +
-             (peak_gib > 0 ? "; peak device memory " + fmt(peak_gib, 3) + " GiB" : ""));
-    return {dir, "finished", step, total_steps, last_loss};
-  } catch (const std::exception& e) {
-    write_status(dir, "failed", 0, total_steps, e.what());
-    throw;
+    if (opts_.progress_bar) log_.stream() << "\n";
   }
-}
+
+  // One optimizer step over `accum` micro-batches (batches s*accum ... of the epoch); returns its learning rate.
+  double step(const std::vector<std::vector<std::size_t>>& batches, std::int64_t s) {
+    seed_step_generator();
+    optimizer_->zero_grad();
+    const std::int64_t accum = cfg_.training.grad_accumulation;
+    at::Tensor step_loss = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(lm_->device()));
+    for (std::int64_t a = 0; a < accum; ++a) {
+      Batch b = collate_batch(batches[static_cast<std::size_t>(s * accum + a)]);
+      augment_->mask_batch(b, step_, a);
+      at::Tensor loss;
+      {
+        AutocastScope autocast(lm_->device().type(), mp_.dtype, mp_.enabled);
+        loss = causal_lm_loss(lm_->forward(b.input_ids, b.attention_mask, b.position_ids), b.labels, loss_kind_) /
+               static_cast<double>(accum);
+      }
+      (mp_.loss_scaling ? scaler_.scale_loss(loss) : loss).backward();
+      step_loss += loss.detach();
+      tokens_seen_ += b.tokens;
+    }
+    const bool apply = !mp_.loss_scaling || unscale_and_check(step_loss);
+    if (apply && cfg_.training.gradient_clip > 0) optimizer_->clip_grad_norm(cfg_.training.gradient_clip);
+    const double lr = schedule_.at(step_);
+    if (apply) optimizer_->step(lr);
+    ++step_;
+    if (!mp_.loss_scaling) last_loss_ = step_loss.item<double>();  // the one synchronisation per step, for logging
+    return lr;
+  }
+
+  // Dropout draws depend only on (seed, step): a resumed run repeats them exactly.
+  void seed_step_generator() {
+    at::Generator gen = at::globalContext().defaultGenerator(lm_->device());  // shares the global state
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed_ * 7919ULL + static_cast<std::uint64_t>(step_));
+  }
+
+  Batch collate_batch(const std::vector<std::size_t>& rows) const {
+    return cfg_.training.packing ? collate_packed(data_.train, data_.packed_rows, rows, cfg_.tokenizer.max_length,
+                                                  data_.pad_id, lm_->device())
+                                 : collate(data_.train, rows, cfg_.tokenizer.padding_quantile, data_.pad_id);
+  }
+
+  // float16: unscale, then the step's one synchronisation reads the loss and the inf/nan flag together. False when
+  // the step must be skipped.
+  bool unscale_and_check(const at::Tensor& step_loss) {
+    at::Tensor found_inf = scaler_.unscale_(params_);
+    at::Tensor host = at::stack({step_loss, found_inf.to(step_loss.device())}).to(at::kCPU);
+    last_loss_ = host[0].item<double>();
+    const bool apply = scaler_.update(host[1].item<double>() != 0.0);
+    if (!apply)
+      log_.line("step " + std::to_string(step_ + 1) + ": inf/nan gradients, step skipped; loss scale now " +
+                fmt(scaler_.scale()));
+    return apply;
+  }
+
+  void log_step(double lr) {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start_).count();
+    const double tps = elapsed > 0 ? static_cast<double>(tokens_seen_) / elapsed : 0;
+    const std::int64_t done_here = step_ - first_step_, total = plan_.total_steps;
+    const double eta = done_here > 0 ? elapsed / static_cast<double>(done_here) * static_cast<double>(total - step_) : 0;
+    const double epoch = static_cast<double>(step_) / static_cast<double>(plan_.steps_per_epoch);
+    append_metric(dir_, {{"type", "train"}, {"step", step_}, {"epoch", epoch}, {"loss", last_loss_}, {"lr", lr},
+                         {"tokens_per_s", tps}, {"elapsed_s", elapsed}});
+    const std::string line = "step " + std::to_string(step_) + "/" + std::to_string(total) + "  loss " +
+                             fmt(last_loss_) + "  lr " + fmt(lr, 3) + "  " + fmt(tps, 5) + " tok/s  ETA " + duration(eta);
+    if (opts_.progress_bar) log_.stream() << "\r" << line << "   " << std::flush;
+    else log_.line(line);
+  }
+
+  // ---- evaluate ------------------------------------------------------------------------------------------------
+  // Validation loss (token-averaged) and, with prediction.metric BLEU, generated predictions; returns the value that
+  // ranks evaluations (the loss for Perplexity, the BLEU score), NaN without validation data.
+  double evaluate() {
+    if (data_.validation.empty()) return NAN;
+    const double loss = validation_loss();
+    json m = {{"type", "validation"}, {"step", step_}, {"loss", loss}, {"perplexity", std::exp(loss)}};
+    std::string line = "validation step " + std::to_string(step_) + ": loss " + fmt(loss) + ", perplexity " +
+                       fmt(std::exp(loss));
+    double value = loss;
+    if (predictor_) {
+      predictions_ = predictor_->predict(*lm_, step_);
+      value = predictions_->corpus.score;
+      m["bleu"] = value;
+      line += ", BLEU " + fmt(value) + " (" + std::to_string(predictions_->rows.size()) + " predictions, " +
+              std::to_string(predictions_->generated_tokens) + " tokens in " + fmt(predictions_->seconds, 3) + " s)";
+    }
+    append_metric(dir_, m);
+    log_.line(line);
+    return value;
+  }
+
+  double validation_loss() {
+    at::NoGradGuard ng;
+    lm_->set_training(false);
+    double sum = 0;
+    std::int64_t n = 0;
+    for (const auto& rows : make_batches(epoch_order(data_.validation.size(), 0, 0, false), cfg_.training.batch_size, false)) {
+      const Batch b = collate(data_.validation, rows, 1.0, data_.pad_id);
+      const at::Tensor labels = b.labels.to(lm_->device());
+      const auto targets = labels.narrow(1, 1, labels.size(1) - 1).ne(-100).sum().item<std::int64_t>();
+      if (targets == 0) continue;
+      const at::Tensor loss = causal_lm_loss(lm_->forward(b.input_ids, b.attention_mask), labels, LossKind::TokenAveraged);
+      sum += loss.item<double>() * static_cast<double>(targets);
+      n += targets;
+    }
+    lm_->set_training(true);
+    return n ? sum / static_cast<double>(n) : NAN;
+  }
+
+  // Ranks an evaluation and checkpoints as training.save_checkpoint says.
+  void after_evaluation(double value) {
+    const bool improved = metric_.improves(value, best_);  // BLEU: higher; Perplexity: lower loss
+    if (improved) best_ = value;
+    keep_predictions(improved);
+    const std::string& mode = cfg_.training.save_checkpoint;
+    if ((mode == "best" && improved) || mode == "last") checkpoint();
+  }
+
+  // validation_predictions.csv: the best evaluation's with save_checkpoint best, else the last one's.
+  void keep_predictions(bool improved) {
+    if (!predictions_ || (!improved && cfg_.training.save_checkpoint == "best")) return;
+    write_validation_predictions(dir_.predictions_file(), *predictions_);
+    log_.line("validation predictions of step " + std::to_string(predictions_->step) + " in validation_predictions.csv");
+  }
+
+  // ---- checkpoint ------------------------------------------------------------------------------------------------
+  void checkpoint() {
+    if (cfg_.training.save_checkpoint == "disable") return;
+    io::NamedTensors t;
+    for (auto& [n, p] : params_) t.emplace_back(n, p.detach());
+    experiment::TrainerState state;
+    state.step = step_;
+    state.total_steps = plan_.total_steps;
+    state.seed = seed_;
+    if (std::isfinite(best_)) state.best_metric = best_;
+    if (mp_.loss_scaling) {
+      state.loss_scale = scaler_.scale();
+      state.loss_scale_good_steps = scaler_.good_steps();
+    }
+    experiment::write_checkpoint(dir_.checkpoint_dir(), t, optimizer_->state(), state);
+  }
+
+  // ---- finish ------------------------------------------------------------------------------------------------------
+  TrainResult interrupt() {
+    checkpoint();
+    experiment::write_run_progress(dir_.path(), {RunStatus::Interrupted, step_, plan_.total_steps,
+                                                 "stopped by a signal; resume with llmstudio train --resume"});
+    log_.line("interrupted at step " + std::to_string(step_) + "; checkpoint written; resume with: llmstudio train --resume " +
+              dir_.path().string());
+    return {dir_.path(), RunStatus::Interrupted, step_, plan_.total_steps, last_loss_};
+  }
+
+  // The final model. With save_checkpoint best it is the best evaluation's (kept in checkpoint/), as in H2O.
+  TrainResult finish() {
+    const std::string& mode = cfg_.training.save_checkpoint;
+    if (mode == "best" && std::isfinite(best_) && fs::exists(dir_.checkpoint_dir() / "model.safetensors")) {
+      load_checkpoint_weights(dir_.checkpoint_dir());
+      log_.line(std::string("final model: the best evaluation's weights (") +
+                (metric_.name == "BLEU" ? "BLEU " : "validation loss ") + fmt(best_) + ")");
+    } else if (mode != "last" || fs::exists(dir_.checkpoint_dir())) {
+      checkpoint();
+    }
+    save_final_model();
+    copy_tokenizer_files(backbone_, dir_.path());
+    experiment::write_run_progress(dir_.path(), {RunStatus::Finished, step_, plan_.total_steps, ""});
+    const double peak_gib = static_cast<double>(platform::peak_device_memory_bytes(choice_.device)) / (1024.0 * 1024 * 1024);
+    append_metric(dir_, {{"type", "summary"}, {"step", step_}, {"peak_device_memory_gib", peak_gib}});
+    log_.line("finished: " + std::to_string(step_) + " steps, last loss " + fmt(last_loss_) + "; model in " +
+              dir_.path().string() + (peak_gib > 0 ? "; peak device memory " + fmt(peak_gib, 3) + " GiB" : ""));
+    return {dir_.path(), RunStatus::Finished, step_, plan_.total_steps, last_loss_};
+  }
+
+  void save_final_model() {
+    if (lora()) {
+      model::save_peft_adapter(*lm_, lcfg_, dir_.path(), fs::absolute(backbone_).string());
+      return;
+    }
+    io::NamedTensors t;
+    for (auto& [n, p] : lm_->named_parameters()) t.emplace_back(n, p.detach());
+    io::save_sharded(dir_.path(), t, 2ULL << 30, {{"format", "pt"}});
+    check_backbone_confined(backbone_);
+    io::write_file_atomic(dir_.path() / "config.json", io::read_file(backbone_ / "config.json"));
+  }
+
+  // ---- state ---------------------------------------------------------------------------------------------------------
+  const TrainOptions& opts_;
+  RunLog log_;
+  experiment::ExperimentConfig cfg_;
+  platform::PlatformFacts facts_;
+  platform::DeviceChoice choice_;
+  std::string model_dtype_;
+  MixedPrecisionPlan mp_;
+  fs::path backbone_;
+  std::optional<tokenizer::Tokenizer> tok_;
+  TrainingData data_;
+  StepPlan plan_;
+  std::uint64_t seed_ = 0;
+  ValidationMetric metric_;
+  std::optional<ValidationPredictor> predictor_;
+  std::optional<Augmentation> augment_;  // augmentation.*: token masking, parents, NEFTune
+  std::optional<ValidationPredictions> predictions_;  // of the latest evaluation (prediction.metric BLEU)
+  ExperimentDir dir_;
+  std::optional<model::CausalLM> lm_;
+  model::LoraConfig lcfg_;
+  std::vector<std::pair<std::string, at::Tensor>> params_;
+  std::optional<Optimizer> optimizer_;
+  LossScaler scaler_;
+  LrSchedule schedule_;
+  LossKind loss_kind_ = LossKind::TokenAveraged;
+  std::int64_t eval_every_ = 1;
+  std::int64_t step_ = 0, first_step_ = 0, tokens_seen_ = 0;
+  double best_ = NAN, last_loss_ = NAN;
+  bool interrupted_ = false;
+  std::chrono::steady_clock::time_point t_start_;
+};
+
+}  // namespace
+
+TrainResult run_training(const TrainOptions& opts, std::ostream& out) { return FineTuneRecipe(opts, out).run(); }
 
 }  // namespace llmstudio::train

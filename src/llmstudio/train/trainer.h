@@ -2,14 +2,7 @@
 // the optimisation loop (gradient accumulation, clipping, schedule), validation (loss, perplexity, BLEU), metrics as
 // JSON lines, atomic checkpoints, stop at a step boundary on request (Ctrl-C) and resume to the same result.
 //
-// Experiment folder (<output_directory>/<experiment_name>):
-//   cfg.yaml            the resolved config          status.json   running|finished|interrupted|failed + progress
-//   metrics.jsonl       one JSON object per train step / validation   logs.txt      the run's log lines
-//   checkpoint/         model or adapter, optimizer state, trainer state (for --resume)
-//   validation_predictions.csv   with prediction.metric BLEU: prompts, targets, predictions of the best (save_checkpoint
-//                       best) or last evaluation (train/validation.h)
-//   adapter_config.json + adapter_model.safetensors (LoRA, PEFT format) or config.json + model.safetensors
-//   (full fine-tuning), plus the tokenizer files: written when the run finishes.
+// The experiment folder it writes is described in experiment/experiment_dir.h; status.json in run_status.h.
 #pragma once
 
 #include <atomic>
@@ -20,6 +13,7 @@
 #include <vector>
 
 #include "llmstudio/experiment/experiment_config.h"
+#include "llmstudio/experiment/run_status.h"
 
 namespace llmstudio::train {
 
@@ -37,7 +31,7 @@ struct TrainOptions {
 
 struct TrainResult {
   std::filesystem::path experiment_dir;
-  std::string status;  // "finished" or "interrupted"
+  experiment::RunStatus status = experiment::RunStatus::Finished;  // Finished or Interrupted
   std::int64_t steps = 0;
   std::int64_t total_steps = 0;
   double last_loss = 0;
