@@ -1,9 +1,12 @@
 // `llmstudio train -c cfg.yaml [--set k=v ...]` and `llmstudio train --resume <experiment dir>`.
 // SIGINT/SIGTERM ask the trainer to stop at the next step boundary and write a checkpoint (exit code 130).
+// Test hook: LLMS_TEST_SIGINT_AT_STEP=N raises a real SIGINT in this process right after optimizer step N, so a
+// test stops a run at a known step through the real signal handler (tests/parity/test_train_e2e.py).
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 
 #include "command.h"
@@ -15,6 +18,18 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+// The after-step callback of LLMS_TEST_SIGINT_AT_STEP, or none when it is unset.
+std::function<void(std::int64_t)> test_sigint_hook() {
+  const char* v = std::getenv("LLMS_TEST_SIGINT_AT_STEP");
+  if (!v || !*v) return {};
+  char* end = nullptr;
+  const long long at = std::strtoll(v, &end, 10);
+  LLMS_CHECK(*end == '\0' && at > 0, "LLMS_TEST_SIGINT_AT_STEP must be a step number > 0, found '", v, "'");
+  return [at](std::int64_t step) {
+    if (step == at) std::raise(SIGINT);
+  };
+}
 
 struct TrainCliOptions {
   std::string config, resume, device;
@@ -44,6 +59,7 @@ void setup_train(CLI::App& app) {
     t.device = o->device;
     t.max_steps = o->max_steps;
     t.stop = &g_stop;
+    t.after_step = test_sigint_hook();
     t.progress_bar = isatty(STDOUT_FILENO) != 0;
     auto r = train::run_training(t, std::cout);
     if (r.status == experiment::RunStatus::Interrupted) std::exit(130);

@@ -18,6 +18,7 @@ _parity = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_parity)
 llms_bin = _parity.llms_bin
 shared_fixtures = _parity.shared_fixtures
+shared_path, optional_shared_path = _parity.shared_path, _parity.optional_shared_path
 run_cli = _parity.run_cli
 
 

@@ -17,7 +17,7 @@ from sacrebleu import corpus_bleu
 from sacrebleu.metrics import BLEU
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
-from conftest import REPO
+from conftest import REPO, shared_path
 
 logging.getLogger("sacrebleu").setLevel(logging.ERROR)  # "tokenized period" hints on random text
 
@@ -173,10 +173,8 @@ def test_edge_cases(tmp_path):
     print(f"{len(cases)} edge cases: largest relative difference {worst:.3g}")
 
 
-def test_real_text(tmp_path, shared_fixtures):
-    path = shared_fixtures / "text" / "moby-dick.txt"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
+def test_real_text(tmp_path):
+    path = shared_path("text", "moby-dick.txt")
     text = path.read_text(encoding="utf-8")
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if 3 <= len(s.split()) <= 80]
     rng = random.Random(7)

@@ -273,7 +273,8 @@ def _train(llms_bin, model_dir, out, name, *sets):
 def test_train_e2e_dora_rslora_unfreeze_dropout_and_freeze(llms_bin, tmp_path):
     """`llmstudio train` with the keys: DoRA + rsLoRA + lora_unfreeze_layers (embeddings and the blocks' norms) +
     intermediate_dropout with gradient checkpointing (the recomputation must redraw the same dropout and reach the
-    unfrozen block tensors), then full fine-tuning with freeze_layers."""
+    unfrozen block tensors), a run starting from its weights (pretrained_weights), then full fine-tuning with
+    freeze_layers."""
     from tiny_tokenized_model import make_tokenized_model
     model_dir = make_tokenized_model(tmp_path / "tiny")
     exp, log, losses = _train(llms_bin, model_dir, tmp_path, "dora", "training.use_dora=true", "training.use_rslora=true",
@@ -292,6 +293,10 @@ def test_train_e2e_dora_rslora_unfreeze_dropout_and_freeze(llms_bin, tmp_path):
     print(f"train DoRA+rsLoRA+unfreeze [embed, input_layernorm]+dropout 0.1: loss {losses[0]:.4f} -> {losses[-1]:.4f}; "
           f"embeddings moved by {d_embed:.2e}")
     assert d_embed > 1e-4
+    # architecture.pretrained_weights from that experiment: its adapters, magnitudes and unfrozen tensors load.
+    cont, log, _ = _train(llms_bin, model_dir, tmp_path, "continued", "training.use_dora=true", "training.use_rslora=true",
+                          "training.lora_unfreeze_layers=[embed, input_layernorm]", f"architecture.pretrained_weights={exp}")
+    assert "pretrained weights:" in log, log
 
     exp, log, losses = _train(llms_bin, model_dir, tmp_path, "frozen", "training.lora=false",
                               "training.learning_rate=0.0005", "training.freeze_layers=[embed, layers.0.]")

@@ -1,8 +1,8 @@
 """Token-for-token parity of `llmstudio tokenize --jsonl` with the Python `tokenizers` library.
 
-For every tokenizer under $LLMS_SHARED_FIXTURES/tokenizers (skipped when the fixtures are absent) and for
-tokenizers trained here with `tokenizers` (always run), a corpus (Moby-Dick paragraphs, or a built-in text when
-the fixtures are absent, plus hand-written edge cases) is encoded with and without add_special_tokens; the ids
+For every tokenizer under $LLMS_SHARED_FIXTURES/tokenizers (skipped when the fixtures are absent, failed with
+LLMS_REQUIRE_FIXTURES=1) and for tokenizers trained here with `tokenizers` (always run), a corpus (Moby-Dick
+paragraphs, or a built-in text when the fixtures are absent and not required, plus hand-written edge cases) is encoded with and without add_special_tokens; the ids
 and the decodes (with and without skip_special_tokens) must be identical.
 
 Invalid UTF-8: the Rust library only takes str, so the reference encodes bytes.decode("utf-8", "replace"); our
@@ -24,9 +24,9 @@ import pytest
 tokenizers = pytest.importorskip("tokenizers")
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
 
+from conftest import optional_shared_path, shared_path  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("LLMS_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures"))
-MOBY = SHARED / "text" / "moby-dick.txt"
 FIXTURE_TOKENIZERS = ["llama3", "gpt2", "mistral-v0.1"]
 
 FALLBACK_TEXT = """Call me Ishmael. Some years ago--never mind how long precisely--having little or no money in my
@@ -104,7 +104,8 @@ def llms_bin() -> Path:
 
 
 def corpus_texts() -> list[str]:
-    text = MOBY.read_text(encoding="utf-8") if MOBY.exists() else FALLBACK_TEXT
+    moby = optional_shared_path("text", "moby-dick.txt")
+    text = moby.read_text(encoding="utf-8") if moby else FALLBACK_TEXT
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     lines = [l for l in text.splitlines()[:3000]]
     return paragraphs + lines
@@ -170,15 +171,14 @@ def all_cases() -> list[str | bytes]:
 
 @pytest.mark.parametrize("name", FIXTURE_TOKENIZERS)
 def test_fixture_tokenizer_parity(name: str, tmp_path: Path) -> None:
-    path = SHARED / "tokenizers" / name / "tokenizer.json"
-    if not path.exists():
-        pytest.skip(f"shared fixture {path} absent")
+    path = shared_path("tokenizers", name, "tokenizer.json")
     n = check_parity(path, all_cases(), tmp_path)
     assert n > 1000
 
 
 def training_text() -> list[str]:
-    text = MOBY.read_text(encoding="utf-8")[:300_000] if MOBY.exists() else FALLBACK_TEXT * 20
+    moby = optional_shared_path("text", "moby-dick.txt")
+    text = moby.read_text(encoding="utf-8")[:300_000] if moby else FALLBACK_TEXT * 20
     return [p for p in text.split("\n\n") if p.strip()] + ["日本語 中文 한국어 e\u0301 ﬁ 🙂 12345"]
 
 

@@ -13,6 +13,7 @@
 #include "llmstudio/tokenizer/jinja_interpreter.h"
 #include "llmstudio/tokenizer/jinja_lexer.h"
 #include "llmstudio/tokenizer/jinja_text.h"
+#include "shared_fixtures.h"
 
 namespace jj = llmstudio::tokenizer::jinja;
 using llmstudio::tokenizer::ChatTemplate;
@@ -236,8 +237,8 @@ TEST(ChatTemplate, LoadsTemplateAndSpecialTokensFromTokenizerFolder) {
 }
 
 TEST(ChatTemplate, Llama3FixtureRendersLikeTransformers) {
-  std::filesystem::path dir = std::filesystem::path(LLMS_SHARED_FIXTURES) / "tokenizers" / "llama3";
-  if (!std::filesystem::exists(dir / "tokenizer_config.json")) GTEST_SKIP() << "shared fixtures not found";
+  std::filesystem::path dir = llms_test::shared_fixtures_dir() / "tokenizers" / "llama3";
+  LLMS_SHARED_FIXTURE_OR_SKIP(dir / "tokenizer_config.json");
   auto cfg = llmstudio::tokenizer::load_chat_template_config(dir);
   ChatTemplateOptions o = cfg.options();
   o.add_generation_prompt = true;

@@ -10,6 +10,7 @@
 
 #include "llmstudio/core/error.h"
 #include "llmstudio/tokenizer/tokenizer.h"
+#include "shared_fixtures.h"
 
 using llmstudio::tokenizer::Tokenizer;
 using nlohmann::json;
@@ -208,8 +209,8 @@ TEST(Tokenizer, ConfigSpecialTokensAndChatTemplate) {
 }
 
 TEST(TokenizerFixtures, Llama3) {
-  fs::path dir = fs::path(LLMS_SHARED_FIXTURES) / "tokenizers" / "llama3";
-  if (!fs::exists(dir / "tokenizer.json")) GTEST_SKIP() << dir << " absent";
+  fs::path dir = llms_test::shared_fixtures_dir() / "tokenizers" / "llama3";
+  LLMS_SHARED_FIXTURE_OR_SKIP(dir / "tokenizer.json");
   auto tok = Tokenizer::from_path(dir);
   // Reference ids from tokenizers 0.23.
   EXPECT_EQ(tok.encode("Hello world! It's 12345 times, <|begin_of_text|>hi</s> héllo 日本語 🙂"),
@@ -223,8 +224,8 @@ TEST(TokenizerFixtures, Llama3) {
 }
 
 TEST(TokenizerFixtures, Mistral) {
-  fs::path dir = fs::path(LLMS_SHARED_FIXTURES) / "tokenizers" / "mistral-v0.1";
-  if (!fs::exists(dir / "tokenizer.json")) GTEST_SKIP() << dir << " absent";
+  fs::path dir = llms_test::shared_fixtures_dir() / "tokenizers" / "mistral-v0.1";
+  LLMS_SHARED_FIXTURE_OR_SKIP(dir / "tokenizer.json");
   auto tok = Tokenizer::from_path(dir);
   EXPECT_EQ(tok.encode("Hello world! 日本語 🙂</s>"),
             (Ids{1, 22557, 1526, 28808, 28705, 29142, 29119, 30321, 28705, 29340, 2}));
@@ -235,8 +236,8 @@ TEST(TokenizerFixtures, Mistral) {
 }
 
 TEST(TokenizerFixtures, ConcurrentEncodeIsConsistent) {
-  fs::path dir = fs::path(LLMS_SHARED_FIXTURES) / "tokenizers" / "gpt2";
-  if (!fs::exists(dir / "tokenizer.json")) GTEST_SKIP() << dir << " absent";
+  fs::path dir = llms_test::shared_fixtures_dir() / "tokenizers" / "gpt2";
+  LLMS_SHARED_FIXTURE_OR_SKIP(dir / "tokenizer.json");
   auto tok = Tokenizer::from_path(dir);
   std::vector<std::string> texts;
   for (int i = 0; i < 200; ++i) texts.push_back("sample " + std::to_string(i * 7919) + " text with words #" + std::to_string(i));

@@ -10,14 +10,48 @@
 namespace llmstudio::train {
 
 void OptimizerConfig::validate() const {
-  LLMS_CHECK(name == "AdamW" || name == "Adam" || name == "SGD", "optimizer '", name,
-             "' is not supported; allowed: AdamW, Adam, SGD");
+  LLMS_CHECK(name == "AdamW" || name == "Adam" || name == "SGD" || name == "RMSprop" || name == "Adadelta",
+             "optimizer '", name, "' is not supported; allowed: AdamW, Adam, SGD, RMSprop, Adadelta");
   LLMS_CHECK(lr > 0, "learning_rate must be > 0, found ", lr);
   LLMS_CHECK(weight_decay >= 0, "weight_decay must be >= 0, found ", weight_decay);
   LLMS_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam betas must be in [0, 1), found ", beta1, ", ", beta2);
   LLMS_CHECK(eps > 0, "eps must be > 0, found ", eps);
   LLMS_CHECK(momentum >= 0 && momentum < 1, "momentum must be in [0, 1), found ", momentum);
+  LLMS_CHECK(!nesterov || momentum > 0, "Nesterov momentum needs momentum > 0");
+  LLMS_CHECK(alpha >= 0 && alpha < 1, "RMSprop alpha must be in [0, 1), found ", alpha);
+  LLMS_CHECK(rho >= 0 && rho <= 1, "Adadelta rho must be in [0, 1], found ", rho);
 }
+
+OptimizerConfig OptimizerConfig::h2o(const std::string& name, double lr, double weight_decay) {
+  OptimizerConfig c;
+  c.name = name;
+  c.lr = lr;
+  c.weight_decay = weight_decay;
+  if (name == "SGD") {
+    c.momentum = 0.9;
+    c.nesterov = true;
+  } else if (name == "RMSprop") {
+    c.momentum = 0.9;
+    c.alpha = 0.9;
+  } else if (name == "Adadelta") {
+    c.eps = 1e-6;  // torch.optim.Adadelta's default (1e-8 is Adam's and RMSprop's)
+  }
+  return c;
+}
+
+namespace {
+
+// The state slots each optimizer keeps per parameter, named as torch.optim's state (SGD's momentum buffer
+// keeps the name exp_avg that earlier checkpoints used).
+std::vector<std::string> slot_names(const OptimizerConfig& c) {
+  if (c.name == "SGD") return c.momentum > 0 ? std::vector<std::string>{"exp_avg"} : std::vector<std::string>{};
+  if (c.name == "RMSprop")
+    return c.momentum > 0 ? std::vector<std::string>{"square_avg", "momentum_buffer"} : std::vector<std::string>{"square_avg"};
+  if (c.name == "Adadelta") return {"square_avg", "acc_delta"};
+  return {"exp_avg", "exp_avg_sq"};
+}
+
+}  // namespace
 
 bool decays(const std::string& name, const at::Tensor& param) {
   if (param.dim() < 2) return false;
@@ -32,8 +66,11 @@ Optimizer::Optimizer(std::vector<std::pair<std::string, at::Tensor>> params, Opt
     LLMS_CHECK(p.requires_grad(), "optimizer: parameter ", name, " does not require grad");
     decay_.push_back(decays(name, p));
     lr_factors_.push_back(1.0);
-    exp_avg_.push_back(at::zeros_like(p, at::MemoryFormat::Preserve));
-    exp_avg_sq_.push_back(config_.name == "SGD" ? at::Tensor() : at::zeros_like(p, at::MemoryFormat::Preserve));
+  }
+  slot_names_ = slot_names(config_);
+  for (size_t k = 0; k < slot_names_.size(); ++k) {
+    slots_.emplace_back();
+    for (const auto& [name, p] : params_) slots_.back().push_back(at::zeros_like(p, at::MemoryFormat::Preserve));
   }
 }
 
@@ -81,44 +118,83 @@ at::Tensor Optimizer::clip_grad_norm(double max_norm) {
 void Optimizer::step(double group_lr) {
   at::NoGradGuard no_grad;
   ++step_;
-  const double b1 = config_.beta1, b2 = config_.beta2;
   for (size_t i = 0; i < params_.size(); ++i) {
-    at::Tensor& p = params_[i].second;
+    const at::Tensor& p = params_[i].second;
     if (!p.grad().defined()) continue;
     const double lr = group_lr * lr_factors_[i];
-    at::Tensor g = p.grad();
     const double wd = decay_[i] ? config_.weight_decay : 0.0;
-    if (config_.name == "SGD") {
-      if (wd != 0) g = g.add(p, wd);
-      if (config_.momentum > 0) {
-        if (step_ == 1) exp_avg_[i].copy_(g);
-        else exp_avg_[i].mul_(config_.momentum).add_(g);
-        g = exp_avg_[i];
-      }
-      p.add_(g, -lr);
-      continue;
-    }
-    if (config_.name == "AdamW") {
-      p.mul_(1.0 - lr * wd);
-    } else if (wd != 0) {
-      g = g.add(p, wd);  // Adam: L2 penalty in the gradient
-    }
-    exp_avg_[i].lerp_(g, 1.0 - b1);
-    exp_avg_sq_[i].mul_(b2).addcmul_(g, g, 1.0 - b2);
-    const double bc1 = 1.0 - std::pow(b1, static_cast<double>(step_));
-    const double bc2 = 1.0 - std::pow(b2, static_cast<double>(step_));
-    at::Tensor denom = (exp_avg_sq_[i].sqrt() / std::sqrt(bc2)).add_(config_.eps);
-    p.addcdiv_(exp_avg_[i], denom, -lr / bc1);
+    if (config_.name == "SGD") sgd_update(i, p.grad(), lr, wd);
+    else if (config_.name == "RMSprop") rmsprop_update(i, p.grad(), lr, wd);
+    else if (config_.name == "Adadelta") adadelta_update(i, p.grad(), lr, wd);
+    else adam_update(i, p.grad(), lr, wd);
   }
+}
+
+// torch.optim.Adam / AdamW (_single_tensor_adam(w)): bias-corrected moments; AdamW decays the weights
+// directly, Adam adds the L2 penalty to the gradient.
+void Optimizer::adam_update(size_t i, at::Tensor g, double lr, double wd) {
+  at::Tensor& p = params_[i].second;
+  at::Tensor &exp_avg = slots_[0][i], &exp_avg_sq = slots_[1][i];
+  const double b1 = config_.beta1, b2 = config_.beta2;
+  if (config_.name == "AdamW") p.mul_(1.0 - lr * wd);
+  else if (wd != 0) g = g.add(p, wd);
+  exp_avg.lerp_(g, 1.0 - b1);
+  exp_avg_sq.mul_(b2).addcmul_(g, g, 1.0 - b2);
+  const double bc1 = 1.0 - std::pow(b1, static_cast<double>(step_));
+  const double bc2 = 1.0 - std::pow(b2, static_cast<double>(step_));
+  at::Tensor denom = (exp_avg_sq.sqrt() / std::sqrt(bc2)).add_(config_.eps);
+  p.addcdiv_(exp_avg, denom, -lr / bc1);
+}
+
+// torch.optim.SGD (_single_tensor_sgd, dampening 0): the buffer starts as the first gradient.
+void Optimizer::sgd_update(size_t i, at::Tensor g, double lr, double wd) {
+  at::Tensor& p = params_[i].second;
+  if (wd != 0) g = g.add(p, wd);
+  if (config_.momentum > 0) {
+    at::Tensor& buf = slots_[0][i];
+    if (step_ == 1) buf.copy_(g);
+    else buf.mul_(config_.momentum).add_(g);
+    g = config_.nesterov ? g.add(buf, config_.momentum) : buf;
+  }
+  p.add_(g, -lr);
+}
+
+// torch.optim.RMSprop (_single_tensor_rmsprop, not centered): a running average of squared gradients divides
+// the gradient; with momentum the quotient accumulates in a buffer (starting at zero).
+void Optimizer::rmsprop_update(size_t i, at::Tensor g, double lr, double wd) {
+  at::Tensor& p = params_[i].second;
+  at::Tensor& square_avg = slots_[0][i];
+  if (wd != 0) g = g.add(p, wd);
+  square_avg.mul_(config_.alpha).addcmul_(g, g, 1.0 - config_.alpha);
+  at::Tensor avg = square_avg.sqrt().add_(config_.eps);
+  if (config_.momentum > 0) {
+    at::Tensor& buf = slots_[1][i];
+    buf.mul_(config_.momentum).addcdiv_(g, avg);
+    p.add_(buf, -lr);
+  } else {
+    p.addcdiv_(g, avg, -lr);
+  }
+}
+
+// torch.optim.Adadelta (_single_tensor_adadelta): the step is the gradient scaled by the ratio of the RMS of
+// past updates to the RMS of gradients, both smoothed by rho, times lr.
+void Optimizer::adadelta_update(size_t i, at::Tensor g, double lr, double wd) {
+  at::Tensor& p = params_[i].second;
+  at::Tensor &square_avg = slots_[0][i], &acc_delta = slots_[1][i];
+  const double rho = config_.rho, eps = config_.eps;
+  if (wd != 0) g = g.add(p, wd);
+  square_avg.mul_(rho).addcmul_(g, g, 1.0 - rho);
+  at::Tensor std = square_avg.add(eps).sqrt_();
+  at::Tensor delta = acc_delta.add(eps).sqrt_().div_(std).mul_(g);
+  acc_delta.mul_(rho).addcmul_(delta, delta, 1.0 - rho);
+  p.add_(delta, -lr);
 }
 
 std::map<std::string, at::Tensor> Optimizer::state() const {
   std::map<std::string, at::Tensor> s;
   s["step"] = at::tensor(step_, at::kLong);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    s["exp_avg/" + params_[i].first] = exp_avg_[i];
-    if (exp_avg_sq_[i].defined()) s["exp_avg_sq/" + params_[i].first] = exp_avg_sq_[i];
-  }
+  for (size_t k = 0; k < slot_names_.size(); ++k)
+    for (size_t i = 0; i < params_.size(); ++i) s[slot_names_[k] + "/" + params_[i].first] = slots_[k][i];
   return s;
 }
 
@@ -126,14 +202,19 @@ void Optimizer::load_state(const std::map<std::string, at::Tensor>& s) {
   at::NoGradGuard no_grad;
   auto get = [&](const std::string& key) -> const at::Tensor& {
     auto it = s.find(key);
-    LLMS_CHECK(it != s.end(), "optimizer state: missing ", key, " (checkpoint from another configuration?)");
+    LLMS_CHECK(it != s.end(), "optimizer state: missing ", key, " for optimizer ", config_.name,
+               " (checkpoint saved with another training.optimizer or set of trainable parameters?)");
     return it->second;
   };
   step_ = get("step").item<std::int64_t>();
-  for (size_t i = 0; i < params_.size(); ++i) {
-    exp_avg_[i].copy_(get("exp_avg/" + params_[i].first));
-    if (exp_avg_sq_[i].defined()) exp_avg_sq_[i].copy_(get("exp_avg_sq/" + params_[i].first));
-  }
+  for (size_t k = 0; k < slot_names_.size(); ++k)
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const std::string key = slot_names_[k] + "/" + params_[i].first;
+      const at::Tensor& t = get(key);
+      LLMS_CHECK(t.sizes() == slots_[k][i].sizes(), "optimizer state: ", key, " has shape ", t.sizes(),
+                 ", expected ", slots_[k][i].sizes(), " (checkpoint from another model or LoRA rank?)");
+      slots_[k][i].copy_(t);
+    }
 }
 
 }  // namespace llmstudio::train

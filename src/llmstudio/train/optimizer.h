@@ -1,6 +1,7 @@
-// Optimizers over named parameters: AdamW, Adam, SGD (momentum), with the update formulas of torch.optim,
-// weight decay skipped for norms and biases (and LoRA-free 1-D tensors), gradient clipping by global norm.
-// State lives on the parameters' device; no host synchronisation in step().
+// Optimizers over named parameters: AdamW, Adam, SGD (momentum, Nesterov), RMSprop, Adadelta, with the update
+// formulas of torch.optim's single-tensor implementations and the hyperparameters H2O LLM Studio passes
+// (OptimizerConfig::h2o), weight decay skipped for norms and biases (and LoRA-free 1-D tensors), gradient
+// clipping by global norm. State lives on the parameters' device; no host synchronisation in step().
 #pragma once
 
 #include <ATen/ATen.h>
@@ -12,12 +13,20 @@
 namespace llmstudio::train {
 
 struct OptimizerConfig {
-  std::string name = "AdamW";  // AdamW, Adam, SGD
+  std::string name = "AdamW";  // AdamW, Adam, SGD, RMSprop, Adadelta
   double lr = 1e-4;
   double weight_decay = 0.0;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double momentum = 0.0;  // SGD
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // eps: Adam, AdamW, RMSprop, Adadelta
+  double momentum = 0.0;                          // SGD, RMSprop
+  bool nesterov = false;                          // SGD (needs momentum > 0)
+  double alpha = 0.99;                            // RMSprop: smoothing of the squared-gradient average
+  double rho = 0.9;                               // Adadelta: smoothing of both running averages
   void validate() const;
+  // The optimizer H2O LLM Studio builds for training.optimizer = name (mirrors its llm_studio/src/optimizers.py
+  // Optimizers table as used by get_optimizer in src/utils/modeling_utils.py): torch.optim's defaults except
+  // SGD (momentum 0.9, Nesterov) and RMSprop (momentum 0.9, alpha 0.9); Adadelta keeps rho 0.9, eps 1e-6.
+  // lr and weight_decay come from the experiment (weight decay 0 for biases and norms, see decays()).
+  static OptimizerConfig h2o(const std::string& name, double lr, double weight_decay);
 };
 
 class Optimizer {
@@ -30,7 +39,9 @@ class Optimizer {
   // before clipping as a 0-d tensor (no synchronisation).
   at::Tensor clip_grad_norm(double max_norm);
   const std::vector<std::pair<std::string, at::Tensor>>& params() const { return params_; }
-  // State for checkpoints: name -> tensor ("exp_avg/<param>" (also SGD momentum), "exp_avg_sq/<param>", "step").
+  // State for checkpoints: name -> tensor, "step" and "<slot>/<param>" for the optimizer's slots (torch.optim's
+  // state names): AdamW/Adam exp_avg, exp_avg_sq; SGD exp_avg (the momentum buffer, when momentum > 0);
+  // RMSprop square_avg, momentum_buffer (when momentum > 0); Adadelta square_avg, acc_delta.
   std::map<std::string, at::Tensor> state() const;
   void load_state(const std::map<std::string, at::Tensor>& state);
   const OptimizerConfig& config() const { return config_; }
@@ -40,10 +51,16 @@ class Optimizer {
   const std::vector<double>& lr_factors() const { return lr_factors_; }
 
  private:
+  void adam_update(size_t i, at::Tensor g, double lr, double wd);
+  void sgd_update(size_t i, at::Tensor g, double lr, double wd);
+  void rmsprop_update(size_t i, at::Tensor g, double lr, double wd);
+  void adadelta_update(size_t i, at::Tensor g, double lr, double wd);
+
   std::vector<std::pair<std::string, at::Tensor>> params_;
   std::vector<bool> decay_;
   std::vector<double> lr_factors_;
-  std::vector<at::Tensor> exp_avg_, exp_avg_sq_;
+  std::vector<std::string> slot_names_;         // the state slots this optimizer keeps (see state())
+  std::vector<std::vector<at::Tensor>> slots_;  // slots_[k][i]: slot k of parameter i
   OptimizerConfig config_;
   std::int64_t step_ = 0;
 };

@@ -27,6 +27,7 @@
 #include "llmstudio/tokenizer/tokenizer.h"
 #include "llmstudio/train/augmentation.h"
 #include "llmstudio/train/batching.h"
+#include "llmstudio/train/checkpoints.h"
 #include "llmstudio/train/loss.h"
 #include "llmstudio/train/lr_schedule.h"
 #include "llmstudio/train/mixed_precision.h"
@@ -112,6 +113,7 @@ experiment::ExperimentConfig load_run_config(const TrainOptions& opts) {
   };
   absolute(cfg.llm_backbone);
   absolute(cfg.dataset.train_dataframe);
+  absolute(cfg.architecture.pretrained_weights);
   if (cfg.dataset.validation_strategy == "custom") absolute(cfg.dataset.validation_dataframe);
   return cfg;
 }
@@ -178,6 +180,8 @@ class FineTuneRecipe {
     best_ = metric_.worst();
     if (metric_.generates() && !data_.validation.empty())
       predictor_.emplace(cfg_, *tok_, backbone_, data_.validation_rows, data_.validation, seed_);
+    const std::string& pretrained = cfg_.architecture.pretrained_weights;  // a resumed run has its checkpoint
+    if (!resuming() && !pretrained.empty() && pretrained != "None") pretrained_.emplace(read_pretrained_weights(pretrained));
   }
 
   void open_experiment() {
@@ -208,11 +212,14 @@ class FineTuneRecipe {
 
   void setup_model() {
     lm_.emplace(model::CausalLM::load(backbone_, {choice_.device, model_dtype_}));
+    if (pretrained_) log_pretrained(apply_pretrained_base_weights(*lm_, *pretrained_, lora()));
     // LoRA/rsLoRA/DoRA adapters + lora_unfreeze_layers, or all minus freeze_layers; intermediate_dropout.
     auto chosen = setup_trainable(*lm_, cfg_, seed_);
+    if (pretrained_ && lora()) log_pretrained(apply_pretrained_adapter_weights(*lm_, *pretrained_));
     params_ = std::move(chosen.params);
     lcfg_ = std::move(chosen.lora_config);
     for (const auto& line : chosen.log) log_.line(line);
+    pretrained_.reset();
     std::int64_t trainable = 0;
     for (auto& [n, p] : params_) trainable += p.numel();
     log_.line("model: " + lm_->config().architecture + " on " + choice_.device + " (" + model_dtype_ + "), " +
@@ -227,13 +234,13 @@ class FineTuneRecipe {
                 " decoder blocks are recomputed in backward");
   }
 
+  void log_pretrained(const std::string& line) {
+    if (!line.empty()) log_.line(line);
+  }
+
   void setup_optimizer() {
     const auto& t = cfg_.training;
-    OptimizerConfig ocfg;
-    ocfg.name = t.optimizer;
-    ocfg.lr = t.learning_rate;
-    ocfg.weight_decay = t.weight_decay;
-    optimizer_.emplace(params_, ocfg);
+    optimizer_.emplace(params_, OptimizerConfig::h2o(t.optimizer, t.learning_rate, t.weight_decay));
     if (!t.differential_learning_rate_layers.empty()) {
       const auto& layers = t.differential_learning_rate_layers;
       optimizer_->set_lr_factors(differential_lr_factors(params_, layers, t.learning_rate, t.differential_learning_rate));
@@ -300,6 +307,7 @@ class FineTuneRecipe {
           after_evaluation(evaluate());
           experiment::write_run_progress(dir_.path(), {RunStatus::Running, step_, plan_.total_steps, ""});
         }
+        if (opts_.after_step) opts_.after_step(step_);
       }
     }
     if (opts_.progress_bar) log_.stream() << "\n";
@@ -419,7 +427,12 @@ class FineTuneRecipe {
     if (improved) best_ = value;
     keep_predictions(improved);
     const std::string& mode = cfg_.training.save_checkpoint;
-    if ((mode == "best" && improved) || mode == "last") checkpoint();
+    if ((mode == "best" && improved) || mode == "last" || mode == "each_evaluation_epoch") checkpoint();
+    if (mode == "each_evaluation_epoch" && step_ > 0) {
+      const auto name = evaluation_checkpoint_name(step_, plan_.steps_per_epoch, cfg_.training.grad_accumulation);
+      save_evaluation_checkpoint(dir_.path(), name, *lm_, lora() ? std::optional(lcfg_) : std::nullopt, backbone_);
+      log_.line("model of step " + std::to_string(step_) + " saved in " + name + " (training.save_checkpoint)");
+    }
   }
 
   // validation_predictions.csv: the best evaluation's with save_checkpoint best, else the last one's.
@@ -477,15 +490,7 @@ class FineTuneRecipe {
   }
 
   void save_final_model() {
-    if (lora()) {
-      model::save_peft_adapter(*lm_, lcfg_, dir_.path(), fs::absolute(backbone_).string());
-      return;
-    }
-    io::NamedTensors t;
-    for (auto& [n, p] : lm_->named_parameters()) t.emplace_back(n, p.detach());
-    io::save_sharded(dir_.path(), t, 2ULL << 30, {{"format", "pt"}});
-    check_backbone_confined(backbone_);
-    io::write_file_atomic(dir_.path() / "config.json", io::read_file(backbone_ / "config.json"));
+    save_model_files(dir_.path(), *lm_, lora() ? std::optional(lcfg_) : std::nullopt, backbone_);
   }
 
   // ---- state ---------------------------------------------------------------------------------------------------------
@@ -506,6 +511,7 @@ class FineTuneRecipe {
   std::optional<Augmentation> augment_;  // augmentation.*: token masking, parents, NEFTune
   std::optional<ValidationPredictions> predictions_;  // of the latest evaluation (prediction.metric BLEU)
   ExperimentDir dir_;
+  std::optional<PretrainedWeights> pretrained_;  // architecture.pretrained_weights, until the model has them
   std::optional<model::CausalLM> lm_;
   model::LoraConfig lcfg_;
   std::vector<std::pair<std::string, at::Tensor>> params_;

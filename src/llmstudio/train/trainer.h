@@ -27,6 +27,7 @@ struct TrainOptions {
   std::int64_t max_steps = 0;              // stop (finished) after this many optimizer steps; 0 = all epochs
   const std::atomic<bool>* stop = nullptr; // set by a signal handler: checkpoint at the next step boundary
   bool progress_bar = false;               // \r progress line (a terminal) instead of plain lines
+  std::function<void(std::int64_t)> after_step;  // called after each optimizer step with the steps done
 };
 
 struct TrainResult {
