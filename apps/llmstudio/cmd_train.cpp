@@ -1,7 +1,8 @@
 // `llmstudio train -c cfg.yaml [--set k=v ...]` and `llmstudio train --resume <experiment dir>`.
 // SIGINT/SIGTERM ask the trainer to stop at the next step boundary and write a checkpoint (exit code 130).
-// Test hook: LLMS_TEST_SIGINT_AT_STEP=N raises a real SIGINT in this process right after optimizer step N, so a
-// test stops a run at a known step through the real signal handler (tests/parity/test_train_e2e.py).
+// Test hooks: LLMS_TEST_SIGINT_AT_STEP=N raises a real SIGINT in this process right after optimizer step N, so a
+// test stops a run at a known step through the real signal handler; LLMS_TEST_FAIL_AT_STEP=N throws an error
+// there, so a test sees what a run that fails mid-way leaves (tests/parity/test_train_e2e.py).
 #include <unistd.h>
 
 #include <atomic>
@@ -19,15 +20,23 @@ namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
 
-// The after-step callback of LLMS_TEST_SIGINT_AT_STEP, or none when it is unset.
-std::function<void(std::int64_t)> test_sigint_hook() {
-  const char* v = std::getenv("LLMS_TEST_SIGINT_AT_STEP");
-  if (!v || !*v) return {};
+// A step number from the environment variable `name` (0 when unset).
+std::int64_t test_step(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return 0;
   char* end = nullptr;
   const long long at = std::strtoll(v, &end, 10);
-  LLMS_CHECK(*end == '\0' && at > 0, "LLMS_TEST_SIGINT_AT_STEP must be a step number > 0, found '", v, "'");
-  return [at](std::int64_t step) {
-    if (step == at) std::raise(SIGINT);
+  LLMS_CHECK(*end == '\0' && at > 0, name, " must be a step number > 0, found '", v, "'");
+  return at;
+}
+
+// The after-step callback of the test hooks, or none when neither is set.
+std::function<void(std::int64_t)> test_step_hook() {
+  const std::int64_t sigint_at = test_step("LLMS_TEST_SIGINT_AT_STEP"), fail_at = test_step("LLMS_TEST_FAIL_AT_STEP");
+  if (!sigint_at && !fail_at) return {};
+  return [sigint_at, fail_at](std::int64_t step) {
+    if (step == sigint_at) std::raise(SIGINT);
+    if (step == fail_at) fail("LLMS_TEST_FAIL_AT_STEP: the run fails after step ", step, " (test hook)");
   };
 }
 
@@ -59,7 +68,7 @@ void setup_train(CLI::App& app) {
     t.device = o->device;
     t.max_steps = o->max_steps;
     t.stop = &g_stop;
-    t.after_step = test_sigint_hook();
+    t.after_step = test_step_hook();
     t.progress_bar = isatty(STDOUT_FILENO) != 0;
     auto r = train::run_training(t, std::cout);
     if (r.status == experiment::RunStatus::Interrupted) std::exit(130);

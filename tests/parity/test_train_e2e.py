@@ -85,6 +85,23 @@ def test_sigint_checkpoints_and_resume_matches_uninterrupted(llms_bin, model_dir
         [m["loss"] for m in _metrics(exp) if m["type"] == "train"][-1], abs=1e-5)
 
 
+# A run that fails mid-way (LLMS_TEST_FAIL_AT_STEP throws right after that step) keeps its real progress in its status
+# and its last checkpoint, and exits non-zero with the error.
+def test_failed_run_keeps_its_progress(llms_bin, model_dir, tmp_path):
+    exp = tmp_path / "fails"
+    proc = _train(llms_bin, model_dir, tmp_path, "fails", "--max-steps", 8, "--set", "training.evaluation_epochs=0.1",
+                  check=False, env={**os.environ, "LLMS_TEST_FAIL_AT_STEP": "6"})
+    status = json.loads((exp / "status.json").read_text())
+    print("status of the failed run:", status)
+    assert proc.returncode != 0 and "LLMS_TEST_FAIL_AT_STEP" in proc.stderr, proc.stderr
+    assert status["status"] == "failed" and status["step"] == 6 and status["total_steps"] == 8, status
+    assert "after step 6" in status["message"]
+    assert [m["step"] for m in _metrics(exp) if m["type"] == "train"] == list(range(1, 7))
+    assert not (exp / "adapter_model.safetensors").exists(), "a failed run must not look finished"
+    checkpoint_step = json.loads((exp / "checkpoint" / "trainer_state.json").read_text())["step"]
+    assert 1 <= checkpoint_step <= 6, checkpoint_step
+
+
 @pytest.mark.parametrize("setting,message", [
     ("training.learning_rate=-1", "learning_rate"),
     ("training.optimizer=Adafactor", "Adafactor"),
