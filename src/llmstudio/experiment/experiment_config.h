@@ -10,7 +10,7 @@
 // loading, `--set`, validate(), the warnings and to_yaml() follow.
 // Strictness: unknown keys and invalid values are errors naming the key, the value and the allowed values;
 // H2O keys without meaning here (Neptune/W&B, DeepSpeed, GPU lists, ...) are accepted and ignored, with a
-// warning when their value would have changed H2O's behaviour; int8/int4 backbones, DoRA, RLHF and problem
+// warning when their value would have changed H2O's behaviour; int8/int4 backbones, RLHF and problem
 // types other than causal LM are refused as "not supported yet".
 #pragma once
 
@@ -85,7 +85,7 @@ struct TrainingConfig {
   double gradient_clip = 0.0;
   int64_t grad_accumulation = 1;
   bool lora = true;
-  bool use_dora = false;  // refused when true (not supported yet)
+  bool use_dora = false;
   int64_t lora_r = 4;
   int64_t lora_alpha = 16;
   double lora_dropout = 0.05;

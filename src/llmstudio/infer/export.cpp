@@ -122,10 +122,12 @@ ExportReport export_model(const ExportOptions& o) {
   if (o.mode == ExportMode::adapter_only) {
     model::save_peft_adapter(lm, lora, o.out_dir, fs::absolute(o.model_dir).lexically_normal().string());
     report.files = {"adapter_config.json", "adapter_model.safetensors"};
-    for (const auto& [name, t] : model::lora_parameters(lm)) report.tensor_bytes += t.nbytes();
+    for (const auto& [name, t] : model::adapter_tensors(lm, lora)) report.tensor_bytes += t.nbytes();
     return report;
   }
 
+  // Base tensors saved with the adapter (lora_unfreeze_layers) were loaded into lm; merging folds the adapters
+  // (LoRA: W + s B A; DoRA: m / ||W + s B A||_row (W + s B A), as PEFT's merge_and_unload).
   if (has_adapter) model::merge_lora(lm);
   io::NamedTensors tensors;
   for (const auto& [name, t] : lm.named_parameters()) {
@@ -171,7 +173,10 @@ ExportReport export_model(const ExportOptions& o) {
     std::string targets;
     for (const auto& t : lora.resolved_targets()) targets += (targets.empty() ? "" : ", ") + t;
     adapter_summary = "`" + fs::absolute(o.adapter_dir).lexically_normal().string() + "` merged (r=" +
-                      std::to_string(lora.r) + ", alpha=" + std::to_string(lora.alpha) + ", targets: " + targets + ")";
+                      std::to_string(lora.r) + ", alpha=" + std::to_string(lora.alpha) + (lora.use_rslora ? ", rsLoRA" : "") +
+                      (lora.use_dora ? ", DoRA" : "") + ", targets: " + targets +
+                      (lora.saved_base_tensors.empty() ? "" : ", " + std::to_string(lora.saved_base_tensors.size()) +
+                                                                  " trained base tensors") + ")";
   }
   io::write_file_atomic(o.out_dir / "README.md", model_card(o, report.dtype, adapter_summary, report.shards));
   report.files.push_back("README.md");

@@ -8,6 +8,7 @@
 #include "llmstudio/core/error.h"
 #include "llmstudio/io/safetensors.h"
 #include "llmstudio/model/architecture.h"
+#include "llmstudio/model/dora.h"
 #include "llmstudio/model/grad_checkpoint.h"
 #include "llmstudio/model/rope.h"
 
@@ -45,7 +46,9 @@ at::Tensor Linear::forward(const at::Tensor& x, bool training) const {
   if (!lora_a.defined()) return y;
   // As PEFT: the adapter runs in its own dtype (float32 master weights), the sum in the layer's dtype.
   at::Tensor xd = x.to(lora_a.scalar_type());
-  if (training && lora_dropout > 0) xd = at::dropout(xd, lora_dropout, true);
+  const bool dropped = training && lora_dropout > 0;
+  if (dropped) xd = at::dropout(xd, lora_dropout, true);
+  if (lora_magnitude.defined()) return dora_output(*this, xd, y, dropped);
   return y + (at::linear(at::linear(xd, lora_a), lora_b) * lora_scaling).to(y.scalar_type());
 }
 
@@ -176,6 +179,12 @@ std::vector<std::pair<std::string, at::Tensor>> CausalLM::named_parameters() con
   return p;
 }
 
+void CausalLM::set_attention_dropout(double p) {
+  LLMS_CHECK(p >= 0 && p < 1, "attention dropout must be in [0, 1), found ", p,
+             " (architecture.intermediate_dropout)");
+  attention_dropout_ = p;
+}
+
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   // As transformers: normalise in float32, cast back, then scale.
   at::Tensor xf = x.to(at::kFloat);
@@ -220,8 +229,9 @@ at::Tensor CausalLM::layer_forward(std::size_t index, const at::Tensor& h, const
   if (cache) std::tie(k, v) = cache->append(index, k, v);
   const at::Tensor& mask = l.sliding_window ? window_mask : full_mask;
   const bool gqa = c.num_key_value_heads != c.num_attention_heads;
+  const double attn_dropout = training_ ? attention_dropout_ : 0.0;
   at::Tensor attn = at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
-                                                     0.0, /*is_causal=*/!mask.defined() && q.size(2) > 1, std::nullopt, gqa);
+                                                     attn_dropout, /*is_causal=*/!mask.defined() && q.size(2) > 1, std::nullopt, gqa);
   attn = attn.transpose(1, 2).reshape({B, T, c.num_attention_heads * c.head_dim});
   at::Tensor out = h + l.o.forward(attn, training_);
   at::Tensor y = rms_norm(out, l.post_norm, c.rms_norm_eps);
@@ -276,7 +286,8 @@ at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor
       BlockFn block = [this, i, cos, sin, full_mask, window_mask](const at::Tensor& x) {
         return layer_forward(i, x, cos, sin, full_mask, window_mask, nullptr);
       };
-      h = checkpointed(block, h, trainable_tensors(layers_[i]), layer_uses_dropout(layers_[i]));
+      const bool draws = layer_uses_dropout(layers_[i]) || attention_dropout_ > 0;
+      h = checkpointed(block, h, trainable_tensors(layers_[i]), draws);
     } else {
       h = layer_forward(i, h, cos, sin, full_mask, window_mask, cache);
     }

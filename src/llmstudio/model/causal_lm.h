@@ -15,12 +15,14 @@
 
 namespace llmstudio::model {
 
-// A linear projection, optionally with a LoRA adapter: y = x W^T + b + scaling * B(A(dropout(x))).
+// A linear projection, optionally with a LoRA adapter: y = x W^T + b + scaling * B(A(dropout(x))), or with a
+// DoRA adapter (lora_magnitude defined) PEFT's weight-decomposed form (model/dora.h).
 struct Linear {
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out] or undefined
   at::Tensor lora_a;  // [r, in] or undefined
   at::Tensor lora_b;  // [out, r]
+  at::Tensor lora_magnitude;  // [out] DoRA magnitude vector, or undefined (plain LoRA)
   double lora_scaling = 0.0;
   double lora_dropout = 0.0;
   at::Tensor forward(const at::Tensor& x, bool training = false) const;
@@ -76,9 +78,13 @@ class CausalLM {
   std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
   std::vector<DecoderLayer>& layers() { return layers_; }
   const std::vector<DecoderLayer>& layers() const { return layers_; }
-  // Training mode turns LoRA dropout on.
+  // Training mode turns LoRA dropout and attention dropout on.
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
+  // Dropout on the attention probabilities in training mode (transformers' config.attention_dropout of the
+  // Llama family; set from architecture.intermediate_dropout). Draws from the device's default generator.
+  void set_attention_dropout(double p);
+  double attention_dropout() const { return attention_dropout_; }
   // In training mode with grad on (and no KV cache), recompute each decoder block in backward instead of
   // keeping its activations (model/grad_checkpoint).
   void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
@@ -96,6 +102,7 @@ class CausalLM {
   at::Tensor inv_freq_;  // on device, float32
   bool training_ = false;
   bool gradient_checkpointing_ = false;
+  double attention_dropout_ = 0.0;
   double neftune_alpha_ = 0.0;
 
   at::Tensor layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,

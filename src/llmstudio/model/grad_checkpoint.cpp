@@ -158,6 +158,7 @@ std::vector<at::Tensor> trainable_tensors(const DecoderLayer& l) {
     add(lin->bias);
     add(lin->lora_a);
     add(lin->lora_b);
+    add(lin->lora_magnitude);
   }
   return out;
 }

@@ -23,7 +23,7 @@ using BlockFn = std::function<at::Tensor(const at::Tensor&)>;
 at::Tensor checkpointed(const BlockFn& block, const at::Tensor& h, const std::vector<at::Tensor>& params,
                         bool preserve_rng);
 
-// The tensors of a decoder layer that require grad (norm weights, projections, biases, LoRA adapters).
+// The tensors of a decoder layer that require grad (norm weights, projections, biases, LoRA/DoRA adapters).
 std::vector<at::Tensor> trainable_tensors(const DecoderLayer& layer);
 
 // Whether the layer draws random numbers in training mode (LoRA dropout > 0 on one of its projections).

@@ -3,6 +3,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -141,10 +142,17 @@ std::string apply_pretrained_adapter_weights(model::CausalLM& lm, const Pretrain
   const auto params = model::lora_parameters(lm);
   std::set<std::string> expected;
   for (const auto& [name, p] : params) expected.insert(name);
-  for (const auto& [name, t] : w.tensors)
-    LLMS_CHECK(expected.count(name), kKey,
-               ": ", w.folder, " holds adapter tensor ", name, " that this run has no adapter for",
-               "\n  hint: training.lora_target_modules must match the experiment the weights come from");
+  std::map<std::string, at::Tensor> base;  // base tensors saved with the adapter (lora_unfreeze_layers)
+  for (const auto& [name, p] : model::peft_base_parameters(lm)) base.emplace(name, p);
+  at::NoGradGuard no_grad;
+  for (const auto& [name, t] : w.tensors) {
+    if (expected.count(name)) continue;
+    auto it = base.find(name);
+    LLMS_CHECK(it != base.end() && it->second.sizes() == t.sizes(), kKey, ": ", w.folder, " holds adapter tensor ",
+               name, " that this run has no adapter for",
+               "\n  hint: training.lora_target_modules and use_dora must match the experiment the weights come from");
+    it->second.copy_(t);
+  }
   std::string source = w.folder.string();
   source.insert(0, "architecture.pretrained_weights ");
   model::load_lora_weights(lm, w.tensors, source);

@@ -33,6 +33,7 @@
 #include "llmstudio/train/mixed_precision.h"
 #include "llmstudio/train/optimizer.h"
 #include "llmstudio/train/packing.h"
+#include "llmstudio/train/trainable_params.h"
 #include "llmstudio/train/training_data.h"
 #include "llmstudio/train/validation.h"
 
@@ -213,23 +214,19 @@ class FineTuneRecipe {
   void setup_model() {
     lm_.emplace(model::CausalLM::load(backbone_, {choice_.device, model_dtype_}));
     if (pretrained_) log_pretrained(apply_pretrained_base_weights(*lm_, *pretrained_, lora()));
-    if (lora()) {
-      lcfg_.r = cfg_.training.lora_r;
-      lcfg_.alpha = static_cast<double>(cfg_.training.lora_alpha);
-      lcfg_.dropout = cfg_.training.lora_dropout;
-      lcfg_.target_modules = cfg_.training.lora_target_module_list();
-      model::attach_lora(*lm_, lcfg_, seed_);
-      if (pretrained_) log_pretrained(apply_pretrained_adapter_weights(*lm_, *pretrained_));
-      params_ = model::lora_parameters(*lm_);
-    } else {
-      params_ = lm_->named_parameters();
-      for (auto& [n, p] : params_) p.set_requires_grad(true);
-    }
+    // LoRA/rsLoRA/DoRA adapters + lora_unfreeze_layers, or all minus freeze_layers; intermediate_dropout.
+    auto chosen = setup_trainable(*lm_, cfg_, seed_);
+    if (pretrained_ && lora()) log_pretrained(apply_pretrained_adapter_weights(*lm_, *pretrained_));
+    params_ = std::move(chosen.params);
+    lcfg_ = std::move(chosen.lora_config);
+    for (const auto& line : chosen.log) log_.line(line);
     pretrained_.reset();
     std::int64_t trainable = 0;
     for (auto& [n, p] : params_) trainable += p.numel();
     log_.line("model: " + lm_->config().architecture + " on " + choice_.device + " (" + model_dtype_ + "), " +
-              (lora() ? "LoRA r=" + std::to_string(lcfg_.r) : std::string("full fine-tuning")) + ", " +
+              (lora() ? std::string(lcfg_.use_dora ? "DoRA" : "LoRA") + (lcfg_.use_rslora ? " (rsLoRA)" : "") +
+                            " r=" + std::to_string(lcfg_.r)
+                      : std::string("full fine-tuning")) + ", " +
               std::to_string(trainable) + " trainable parameters");
     lm_->set_gradient_checkpointing(cfg_.architecture.gradient_checkpointing);
     lm_->set_neftune_noise_alpha(augment_->neftune_noise_alpha());
