@@ -297,8 +297,8 @@ std::vector<KeySpec> build_table() {
 
       // ---- augmentation
       {.section = "augmentation", .key = "token_mask_probability",
-       .help = "Probability of replacing an input token by the mask token in training",
-       .field = LLMS_FIELD(augmentation.token_mask_probability), .bounds = probability()},
+       .help = "Probability of replacing an input token by the mask token in training (H2O's range: at most 0.9)",
+       .field = LLMS_FIELD(augmentation.token_mask_probability), .bounds = closed(0, 0.9)},
       {.section = "augmentation", .key = "skip_parent_probability",
        .help = "Probability of dropping a conversation's earlier turns in training",
        .field = LLMS_FIELD(augmentation.skip_parent_probability), .bounds = probability()},

@@ -12,7 +12,7 @@
 #include "llmstudio/data/table.h"
 #include "llmstudio/experiment/config_schema.h"
 #include "llmstudio/io/atomic_file.h"
-#include "llmstudio/train/bleu.h"
+#include "llmstudio/tokenizer/unicode.h"
 
 namespace llmstudio::experiment {
 namespace {
@@ -507,7 +507,7 @@ std::vector<std::string> stop_words(const ExperimentConfig& cfg) {
   for (const std::string* marker : {&cfg.dataset.text_system_start, &cfg.dataset.text_prompt_start,
                                     &cfg.dataset.text_answer_separator}) {
     const std::string w = tokenizer::decode_marker(*marker);
-    const std::string_view stripped = train::strip_whitespace(w);  // Python's str.strip(), as H2O
+    const std::string_view stripped = tokenizer::unicode::python_strip(w);  // Python's str.strip(), as H2O
     if (!stripped.empty()) out.emplace_back(stripped);
   }
   return out;

@@ -133,7 +133,10 @@ CausalLM CausalLM::from_tensors(ModelConfig config, const std::map<std::string, 
   };
   auto get_opt = [&](const std::string& name) { return expected.count(name) ? get(name) : at::Tensor(); };
   auto linear = [&](std::int64_t i, const std::string& path) {
-    return Linear{get(WeightNames::layer(i, path + ".weight")), get_opt(WeightNames::layer(i, path + ".bias"))};
+    Linear l;
+    l.weight = get(WeightNames::layer(i, path + ".weight"));
+    l.bias = get_opt(WeightNames::layer(i, path + ".bias"));
+    return l;
   };
   m.config_ = std::move(config);
   const ModelConfig& c = m.config_;

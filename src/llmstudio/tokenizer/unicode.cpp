@@ -255,4 +255,22 @@ std::string lowercase(std::string_view s) {
   return out;
 }
 
+bool is_python_space(char32_t c) {
+  if (c < 0x80) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
+  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+std::string_view python_strip(std::string_view s) {
+  std::size_t i = 0, begin = s.size(), end = 0;
+  while (i < s.size()) {
+    const std::size_t at = i;
+    if (!is_python_space(next_code_point(s, i))) {
+      if (begin == s.size()) begin = at;
+      end = i;
+    }
+  }
+  return begin == s.size() ? s.substr(s.size()) : s.substr(begin, end - begin);
+}
+
 }  // namespace llmstudio::tokenizer::unicode

@@ -67,4 +67,9 @@ enum class NormalForm { NFC, NFD, NFKC, NFKD };
 std::string normalize(std::string_view s, NormalForm form);  // s must be valid UTF-8
 std::string lowercase(std::string_view s);                     // per-char full lowercase mapping (no context)
 
+// Python's str.isspace() code points (what str.split() and str.strip() use).
+bool is_python_space(char32_t c);
+// Python's str.strip() with no arguments, on valid UTF-8 text.
+std::string_view python_strip(std::string_view s);
+
 }  // namespace llmstudio::tokenizer::unicode

@@ -12,12 +12,7 @@ namespace {
 
 namespace uni = tokenizer::unicode;
 
-// Python's str.isspace() code points (what str.split() and str.rstrip() use).
-bool is_python_space(char32_t c) {
-  if (c < 0x80) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
-  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
-}
+using uni::is_python_space;
 
 // Valid UTF-8 (ill-formed input repaired as Python's errors="replace").
 std::string valid_utf8(std::string_view s) { return uni::is_valid_utf8(s) ? std::string(s) : uni::repair_utf8(s); }
@@ -198,18 +193,7 @@ std::string tokenize_13a(std::string_view line) {
   return out;
 }
 
-std::string_view strip_whitespace(std::string_view s) {
-  std::size_t i = 0, begin = s.size();
-  while (i < s.size()) {
-    const std::size_t at = i;
-    if (!is_python_space(uni::next_code_point(s, i))) {
-      begin = at;
-      break;
-    }
-  }
-  s.remove_prefix(begin);
-  return s.substr(0, rstrip_end(s));
-}
+std::string_view strip_whitespace(std::string_view s) { return uni::python_strip(s); }
 
 BleuStats bleu_segment_stats(std::string_view hypothesis, const std::vector<std::string_view>& references) {
   LLMS_CHECK(!references.empty(), "BLEU: a hypothesis needs at least one reference");
