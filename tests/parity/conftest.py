@@ -16,6 +16,14 @@ def _build_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("LLMS_BUILD_DIR", REPO / "build")).resolve()
 
 
+def built_tool(name) -> pathlib.Path:
+    """A test tool of tests/tools/ in the build folder; a missing one fails the test (it is part of `make build`)."""
+    tool = _build_dir() / "tests" / "tools" / name
+    if not tool.exists():
+        pytest.fail(f"{tool} not built: run `make build`")
+    return tool
+
+
 @pytest.fixture(scope="session")
 def llms_bin() -> pathlib.Path:
     path = pathlib.Path(os.environ.get("LLMS_BIN", _build_dir() / "bin" / "llmstudio"))

@@ -13,8 +13,6 @@
   step-0 validation loss does not, and a second identical run repeats its losses exactly (seeded).
 """
 import json
-import os
-import pathlib
 import subprocess
 
 import numpy as np
@@ -22,7 +20,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import REPO, run_cli
+from conftest import REPO, built_tool, run_cli
 from tiny_models import make_model, position_ids_from_mask
 from tiny_tokenized_model import make_tokenized_model
 
@@ -46,11 +44,7 @@ def aug_seed(seed, stream, a, b):
 
 
 def _tool():
-    build = pathlib.Path(os.environ.get("LLMS_BUILD_DIR", REPO / "build"))
-    tool = build / "tests" / "tools" / "llms_augment_tool"
-    if not tool.exists():
-        pytest.fail(f"{tool} not built: run `make build`")
-    return tool
+    return built_tool("llms_augment_tool")
 
 
 def _run(*args):

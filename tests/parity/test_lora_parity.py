@@ -1,8 +1,6 @@
 """LoRA training parity with transformers + PEFT (fp32, CPU): same tiny model, same batch, same adapter
 init and hyper-parameters -> first-step loss within 1e-5, adapter gradients within 1e-4, the loss over 20
 AdamW steps tracks PEFT's, and PEFT loads our saved adapter and reproduces our logits."""
-import os
-import pathlib
 import subprocess
 
 import pytest
@@ -11,6 +9,7 @@ from peft import PeftModel, get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
 from tiny_models import lora_model, make_model
+from conftest import built_tool
 
 STEPS = 20
 TARGETS = {"qwen2_gqa_bias_tied": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
@@ -18,11 +17,7 @@ TARGETS = {"qwen2_gqa_bias_tied": ["q_proj", "k_proj", "v_proj", "o_proj", "gate
 
 
 def _tool():
-    build = pathlib.Path(os.environ.get("LLMS_BUILD_DIR", pathlib.Path(__file__).resolve().parents[2] / "build"))
-    tool = build / "tests" / "tools" / "llms_lora_step_tool"
-    if not tool.exists():
-        pytest.fail(f"{tool} not built: run `make build`")
-    return tool
+    return built_tool("llms_lora_step_tool")
 
 
 def _batch(vocab):

@@ -9,8 +9,6 @@ intermediate_dropout: training-mode logits (attention dropout) differ from eval-
 and equal transformers' with the same seed; eval-mode logits equal transformers'; `llmstudio train` runs with it."""
 import json
 import math
-import os
-import pathlib
 import subprocess
 
 import pytest
@@ -19,7 +17,7 @@ from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dic
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM
 
-from conftest import REPO, run_cli
+from conftest import REPO, built_tool, run_cli
 from tiny_models import make_model
 
 STEPS = 4
@@ -40,11 +38,7 @@ CASES = {
 
 
 def _tool():
-    build = pathlib.Path(os.environ.get("LLMS_BUILD_DIR", REPO / "build"))
-    tool = build / "tests" / "tools" / "llms_lora_step_tool"
-    if not tool.exists():
-        pytest.fail(f"{tool} not built: run `make build`")
-    return tool
+    return built_tool("llms_lora_step_tool")
 
 
 def _batch(vocab):

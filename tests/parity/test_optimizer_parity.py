@@ -6,14 +6,13 @@ The same parameters and per-step gradients (and a changing learning-rate scale, 
 llms_optimizer_tool and through torch.optim; parameters and optimizer state must agree after every run, also
 when the state is saved and loaded into a fresh optimizer halfway (what a checkpoint resume does).
 """
-import os
-import pathlib
 import subprocess
 from functools import partial
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from conftest import built_tool
 
 STEPS = 7
 RESUME_AT = 3
@@ -32,11 +31,7 @@ TOL = 2e-6  # float32, the same operations in the same order
 
 
 def _tool():
-    build = pathlib.Path(os.environ.get("LLMS_BUILD_DIR", pathlib.Path(__file__).resolve().parents[2] / "build"))
-    tool = build / "tests" / "tools" / "llms_optimizer_tool"
-    if not tool.exists():
-        pytest.fail(f"{tool} not built: run `make build`")
-    return tool
+    return built_tool("llms_optimizer_tool")
 
 
 def _inputs():

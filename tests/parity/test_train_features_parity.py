@@ -8,8 +8,6 @@
   tiny model one training step's peak memory drops (measured as the process's peak RSS).
 """
 import json
-import os
-import pathlib
 import subprocess
 
 import pytest
@@ -19,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from tiny_models import lora_model, make_model
+from conftest import built_tool
 
 STEPS = 20
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -26,11 +25,7 @@ BF16_EPS = 2.0 ** -8  # bfloat16 unit roundoff (8 significant bits)
 
 
 def _tool():
-    build = pathlib.Path(os.environ.get("LLMS_BUILD_DIR", pathlib.Path(__file__).resolve().parents[2] / "build"))
-    tool = build / "tests" / "tools" / "llms_train_features_tool"
-    if not tool.exists():
-        pytest.fail(f"{tool} not built: run `make build`")
-    return tool
+    return built_tool("llms_train_features_tool")
 
 
 def _batch(vocab, rows=3, length=14, seed=11):
