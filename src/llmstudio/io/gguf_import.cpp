@@ -12,6 +12,8 @@
 #include "llmstudio/io/gguf_reader.h"
 #include "llmstudio/io/gguf_tokenizer.h"
 #include "llmstudio/io/safetensors.h"
+#include "llmstudio/model/architecture.h"
+#include "llmstudio/model/layer_schema.h"
 
 namespace llmstudio::io {
 namespace fs = std::filesystem;
@@ -77,21 +79,19 @@ std::string gguf_to_hf_tensor_name(const std::string& g, const std::string& sour
                                                          {"output.weight", "lm_head.weight"}};
   if (auto it = top.find(g); it != top.end()) return it->second;
   static const std::regex blk(R"(blk\.(\d+)\.([a-z_]+)\.(weight|bias))");
-  static const std::map<std::string, std::string> per_layer = {
-      {"attn_q", "self_attn.q_proj"},     {"attn_k", "self_attn.k_proj"},   {"attn_v", "self_attn.v_proj"},
-      {"attn_output", "self_attn.o_proj"}, {"ffn_gate", "mlp.gate_proj"},    {"ffn_up", "mlp.up_proj"},
-      {"ffn_down", "mlp.down_proj"},       {"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"}};
+  // The GGUF importer reads Llama-family files (llama, qwen2): their layer schema names the layer tensors.
+  const model::LayerSchema& schema = model::llama_layer_schema();
   std::smatch m;
   if (std::regex_match(g, m, blk)) {
-    if (auto it = per_layer.find(m[2].str()); it != per_layer.end())
-      return "model.layers." + m[1].str() + "." + it->second + "." + m[3].str();
+    if (const std::string module = model::module_for_gguf(schema, m[2].str()); !module.empty())
+      return "model.layers." + m[1].str() + "." + module + "." + m[3].str();
     if (m[2].str() == "attn_qkv")
       fail(source, ": tensor '", g, "' is a fused QKV projection, which Llama-family checkpoints do not have");
   }
   if (g == "rope_freqs.weight")
     fail(source, ": tensor 'rope_freqs.weight' (Llama-3.1-style rope scaling frequencies) cannot be converted yet");
   fail(source, ": unexpected tensor '", g, "' for a Llama-family model (known: token_embd, output_norm, output, ",
-       "blk.N.{attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down,attn_norm,ffn_norm})");
+       model::gguf_layer_names(schema), ")");
 }
 
 at::Tensor unpermute_qk(const at::Tensor& w, std::int64_t n_heads) {
@@ -171,8 +171,11 @@ GgufImportReport import_gguf(const fs::path& gguf, const fs::path& out_dir, cons
     tensors.emplace_back(hf, t.to(opt.dtype));
   }
   if (spec.permuted_qk && q_bias && !o_bias) {  // HF Llama's attention_bias also gives o_proj a bias
-    for (std::int64_t l = 0; l < n_layers; ++l)
-      tensors.emplace_back("model.layers." + std::to_string(l) + ".self_attn.o_proj.bias", at::zeros({hidden}, opt.dtype));
+    for (const auto& t : model::layer_schema(spec.hf_architecture).tensors) {
+      if (t.presence != model::LayerPresence::OProjBias) continue;
+      for (std::int64_t l = 0; l < n_layers; ++l)
+        tensors.emplace_back(model::WeightNames::layer(l, t.hf_leaf), at::zeros({hidden}, opt.dtype));
+    }
   }
   rep.tensors = static_cast<std::int64_t>(tensors.size());
 

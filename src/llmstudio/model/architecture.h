@@ -1,5 +1,6 @@
-// Per-architecture differences as data: which Hugging Face architectures are supported, their weight names
-// and flags. Model code is shared; adding a Llama-like architecture means adding a row here.
+// Per-architecture differences as data: which Hugging Face architectures are supported, their weight names,
+// flags, layer schema (model/layer_schema.h) and block family. Adding a Llama-like architecture means adding a
+// row here; another family adds a layer schema and a block function and points its row at them.
 #pragma once
 
 #include <string>
@@ -7,6 +8,11 @@
 #include <vector>
 
 namespace llmstudio::model {
+
+struct LayerSchema;
+
+// The decoder block's forward function a family uses (CausalLM::layer_forward dispatches on it).
+enum class BlockFamily { Llama };
 
 struct ArchitectureSpec {
   const char* hf_architecture;  // config.json "architectures"[0]
@@ -16,6 +22,8 @@ struct ArchitectureSpec {
   bool mlp_bias_key;            // config "mlp_bias" adds bias to the MLP projections (Llama)
   bool sliding_window_all_layers;  // config "sliding_window" applies to every layer (Mistral)
   bool sliding_window_by_layer;    // use_sliding_window/max_window_layers/layer_types decide (Qwen2)
+  const LayerSchema& (*layer_schema)();  // the decoder layer's tensors
+  BlockFamily block;                      // the decoder block's forward function
 };
 
 // The supported architectures (rows of the table).
@@ -34,13 +42,5 @@ struct WeightNames {
     return "model.layers." + std::to_string(i) + "." + std::string(leaf);
   }
 };
-
-// Linear projections of a decoder layer: leaf name prefix ("self_attn.q_proj") and the short name LoRA
-// target_modules use ("q_proj").
-struct ProjectionName {
-  const char* path;
-  const char* short_name;
-};
-const std::vector<ProjectionName>& layer_projections();
 
 }  // namespace llmstudio::model

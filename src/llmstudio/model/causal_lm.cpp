@@ -10,6 +10,7 @@
 #include "llmstudio/model/architecture.h"
 #include "llmstudio/model/dora.h"
 #include "llmstudio/model/grad_checkpoint.h"
+#include "llmstudio/model/layer_schema.h"
 #include "llmstudio/model/rope.h"
 
 namespace llmstudio::model {
@@ -54,34 +55,14 @@ at::Tensor Linear::forward(const at::Tensor& x, bool training) const {
 
 std::map<std::string, std::vector<std::int64_t>> expected_tensor_shapes(const ModelConfig& c) {
   std::map<std::string, std::vector<std::int64_t>> s;
-  const std::int64_t h = c.hidden_size, q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim,
-                     im = c.intermediate_size;
+  const std::int64_t h = c.hidden_size;
   s[WeightNames::embed()] = {c.vocab_size, h};
   s[WeightNames::final_norm()] = {h};
   if (!c.tie_word_embeddings) s[WeightNames::lm_head()] = {c.vocab_size, h};
-  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    auto L = [&](const char* leaf) { return WeightNames::layer(i, leaf); };
-    s[L("input_layernorm.weight")] = {h};
-    s[L("post_attention_layernorm.weight")] = {h};
-    s[L("self_attn.q_proj.weight")] = {q, h};
-    s[L("self_attn.k_proj.weight")] = {kv, h};
-    s[L("self_attn.v_proj.weight")] = {kv, h};
-    s[L("self_attn.o_proj.weight")] = {h, q};
-    s[L("mlp.gate_proj.weight")] = {im, h};
-    s[L("mlp.up_proj.weight")] = {im, h};
-    s[L("mlp.down_proj.weight")] = {h, im};
-    if (c.attention_bias) {
-      s[L("self_attn.q_proj.bias")] = {q};
-      s[L("self_attn.k_proj.bias")] = {kv};
-      s[L("self_attn.v_proj.bias")] = {kv};
-    }
-    if (c.o_proj_bias) s[L("self_attn.o_proj.bias")] = {h};
-    if (c.mlp_bias) {
-      s[L("mlp.gate_proj.bias")] = {im};
-      s[L("mlp.up_proj.bias")] = {im};
-      s[L("mlp.down_proj.bias")] = {h};
-    }
-  }
+  const LayerSchema& schema = layer_schema(c.architecture);
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i)
+    for (const auto& t : schema.tensors)
+      if (tensor_present(t, c)) s[WeightNames::layer(i, t.hf_leaf)] = tensor_shape(t, c);
   return s;
 }
 
@@ -131,29 +112,19 @@ CausalLM CausalLM::from_tensors(ModelConfig config, const std::map<std::string, 
   auto get = [&](const std::string& name) {
     return tensors.at(name).to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
   };
-  auto get_opt = [&](const std::string& name) { return expected.count(name) ? get(name) : at::Tensor(); };
-  auto linear = [&](std::int64_t i, const std::string& path) {
-    Linear l;
-    l.weight = get(WeightNames::layer(i, path + ".weight"));
-    l.bias = get_opt(WeightNames::layer(i, path + ".bias"));
-    return l;
-  };
   m.config_ = std::move(config);
   const ModelConfig& c = m.config_;
   m.embed_ = get(WeightNames::embed());
   m.final_norm_ = get(WeightNames::final_norm());
   m.lm_head_ = c.tie_word_embeddings ? m.embed_ : get(WeightNames::lm_head());
+  m.schema_ = &model::layer_schema(c.architecture);
+  m.block_ = architecture_spec(c.architecture).block;
   for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
     DecoderLayer l;
-    l.input_norm = get(WeightNames::layer(i, "input_layernorm.weight"));
-    l.post_norm = get(WeightNames::layer(i, "post_attention_layernorm.weight"));
-    l.q = linear(i, "self_attn.q_proj");
-    l.k = linear(i, "self_attn.k_proj");
-    l.v = linear(i, "self_attn.v_proj");
-    l.o = linear(i, "self_attn.o_proj");
-    l.gate = linear(i, "mlp.gate_proj");
-    l.up = linear(i, "mlp.up_proj");
-    l.down = linear(i, "mlp.down_proj");
+    for (const auto& t : m.schema_->tensors) {
+      const std::string name = WeightNames::layer(i, t.hf_leaf);
+      if (expected.count(name)) layer_tensor(l, t) = get(name);
+    }
     l.sliding_window = c.layer_uses_sliding_window[static_cast<size_t>(i)];
     m.layers_.push_back(std::move(l));
   }
@@ -164,19 +135,11 @@ CausalLM CausalLM::from_tensors(ModelConfig config, const std::map<std::string, 
 std::vector<std::pair<std::string, at::Tensor>> CausalLM::named_parameters() const {
   std::vector<std::pair<std::string, at::Tensor>> p;
   p.emplace_back(WeightNames::embed(), embed_);
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const auto& l = layers_[i];
-    const auto idx = static_cast<long>(i);
-    p.emplace_back(WeightNames::layer(idx, "input_layernorm.weight"), l.input_norm);
-    const std::pair<const char*, const Linear*> lin[] = {
-        {"self_attn.q_proj", &l.q}, {"self_attn.k_proj", &l.k}, {"self_attn.v_proj", &l.v}, {"self_attn.o_proj", &l.o},
-        {"mlp.gate_proj", &l.gate}, {"mlp.up_proj", &l.up},     {"mlp.down_proj", &l.down}};
-    for (const auto& [path, ln] : lin) {
-      p.emplace_back(WeightNames::layer(idx, std::string(path) + ".weight"), ln->weight);
-      if (ln->bias.defined()) p.emplace_back(WeightNames::layer(idx, std::string(path) + ".bias"), ln->bias);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    for (const auto& t : schema_->tensors) {
+      const at::Tensor& x = layer_tensor(layers_[i], t);
+      if (x.defined()) p.emplace_back(WeightNames::layer(static_cast<long>(i), t.hf_leaf), x);
     }
-    p.emplace_back(WeightNames::layer(idx, "post_attention_layernorm.weight"), l.post_norm);
-  }
   p.emplace_back(WeightNames::final_norm(), final_norm_);
   if (!config_.tie_word_embeddings) p.emplace_back(WeightNames::lm_head(), lm_head_);
   return p;
@@ -220,6 +183,14 @@ at::Tensor build_attention_mask(const at::Tensor& attention_mask, std::int64_t q
 at::Tensor CausalLM::layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos,
                                    const at::Tensor& sin, const at::Tensor& full_mask, const at::Tensor& window_mask,
                                    KVCache* cache) const {
+  switch (block_) {
+    case BlockFamily::Llama: break;
+  }
+  return llama_block(index, h, cos, sin, full_mask, window_mask, cache);
+}
+
+at::Tensor CausalLM::llama_block(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
+                                 const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const {
   const auto& c = config_;
   const DecoderLayer& l = layers_[index];
   const std::int64_t B = h.size(0), T = h.size(1);
@@ -289,8 +260,8 @@ at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor
       BlockFn block = [this, i, cos, sin, full_mask, window_mask](const at::Tensor& x) {
         return layer_forward(i, x, cos, sin, full_mask, window_mask, nullptr);
       };
-      const bool draws = layer_uses_dropout(layers_[i]) || attention_dropout_ > 0;
-      h = checkpointed(block, h, trainable_tensors(layers_[i]), draws);
+      const bool draws = layer_uses_dropout(*schema_, layers_[i]) || attention_dropout_ > 0;
+      h = checkpointed(block, h, trainable_tensors(*schema_, layers_[i]), draws);
     } else {
       h = layer_forward(i, h, cos, sin, full_mask, window_mask, cache);
     }

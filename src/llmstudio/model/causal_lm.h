@@ -10,10 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "llmstudio/model/architecture.h"
 #include "llmstudio/model/kv_cache.h"
 #include "llmstudio/model/model_config.h"
 
 namespace llmstudio::model {
+
+struct LayerSchema;
 
 // A linear projection, optionally with a LoRA adapter: y = x W^T + b + scaling * B(A(dropout(x))), or with a
 // DoRA adapter (lora_magnitude defined) PEFT's weight-decomposed form (model/dora.h).
@@ -28,6 +31,7 @@ struct Linear {
   at::Tensor forward(const at::Tensor& x, bool training = false) const;
 };
 
+// A decoder layer's tensors; which ones exist, their names and shapes: model/layer_schema.h.
 struct DecoderLayer {
   at::Tensor input_norm;  // RMSNorm weight before attention
   at::Tensor post_norm;   // RMSNorm weight before the MLP
@@ -78,6 +82,8 @@ class CausalLM {
   std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
   std::vector<DecoderLayer>& layers() { return layers_; }
   const std::vector<DecoderLayer>& layers() const { return layers_; }
+  // The table of a decoder layer's tensors for this architecture.
+  const LayerSchema& layer_schema() const { return *schema_; }
   // Training mode turns LoRA dropout and attention dropout on.
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
@@ -99,14 +105,20 @@ class CausalLM {
   LoadReport report_;
   at::Tensor embed_, final_norm_, lm_head_;
   std::vector<DecoderLayer> layers_;
+  const LayerSchema* schema_ = nullptr;
+  BlockFamily block_ = BlockFamily::Llama;
   at::Tensor inv_freq_;  // on device, float32
   bool training_ = false;
   bool gradient_checkpointing_ = false;
   double attention_dropout_ = 0.0;
   double neftune_alpha_ = 0.0;
 
+  // The decoder block of layer `index`: the architecture row's block family's function.
   at::Tensor layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
                            const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const;
+  // The Llama family's block (Llama, Mistral, Qwen2): RMSNorm, RoPE GQA attention (SDPA), RMSNorm, SwiGLU MLP.
+  at::Tensor llama_block(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
+                         const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const;
 };
 
 // Positions for left-padded batches: cumsum(mask) - 1, padding positions set to 1 (as transformers' generate).

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/model/layer_schema.h"
 
 namespace llmstudio::model {
 namespace {
@@ -146,16 +147,13 @@ at::Tensor checkpointed(const BlockFn& block, const at::Tensor& h, const std::ve
   return CheckpointFunction::apply(h, at::TensorList(state->params), state)[0];
 }
 
-std::vector<at::Tensor> trainable_tensors(const DecoderLayer& l) {
+std::vector<at::Tensor> trainable_tensors(const LayerSchema& schema, const DecoderLayer& l) {
   std::vector<at::Tensor> out;
   auto add = [&](const at::Tensor& t) {
     if (t.defined() && t.requires_grad()) out.push_back(t);
   };
-  add(l.input_norm);
-  add(l.post_norm);
-  for (const Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) {
-    add(lin->weight);
-    add(lin->bias);
+  for (const auto& t : schema.tensors) add(layer_tensor(l, t));
+  for (const Linear* lin : layer_linears(schema, l)) {
     add(lin->lora_a);
     add(lin->lora_b);
     add(lin->lora_magnitude);
@@ -163,8 +161,8 @@ std::vector<at::Tensor> trainable_tensors(const DecoderLayer& l) {
   return out;
 }
 
-bool layer_uses_dropout(const DecoderLayer& l) {
-  for (const Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
+bool layer_uses_dropout(const LayerSchema& schema, const DecoderLayer& l) {
+  for (const Linear* lin : layer_linears(schema, l))
     if (lin->lora_a.defined() && lin->lora_dropout > 0) return true;
   return false;
 }

@@ -23,10 +23,11 @@ using BlockFn = std::function<at::Tensor(const at::Tensor&)>;
 at::Tensor checkpointed(const BlockFn& block, const at::Tensor& h, const std::vector<at::Tensor>& params,
                         bool preserve_rng);
 
-// The tensors of a decoder layer that require grad (norm weights, projections, biases, LoRA/DoRA adapters).
-std::vector<at::Tensor> trainable_tensors(const DecoderLayer& layer);
+// The tensors of a decoder layer that require grad: every tensor of its layer schema (norm weights, projection
+// weights and biases) and the LoRA/DoRA adapters of its projections.
+std::vector<at::Tensor> trainable_tensors(const LayerSchema& schema, const DecoderLayer& layer);
 
 // Whether the layer draws random numbers in training mode (LoRA dropout > 0 on one of its projections).
-bool layer_uses_dropout(const DecoderLayer& layer);
+bool layer_uses_dropout(const LayerSchema& schema, const DecoderLayer& layer);
 
 }  // namespace llmstudio::model

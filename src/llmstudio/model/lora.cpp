@@ -14,36 +14,34 @@
 #include "llmstudio/io/safetensors.h"
 #include "llmstudio/model/architecture.h"
 #include "llmstudio/model/dora.h"
+#include "llmstudio/model/layer_schema.h"
 
 namespace llmstudio::model {
 namespace {
 
 const std::string kPeftPrefix = "base_model.model.";
 
-Linear& projection(DecoderLayer& l, std::string_view short_name) {
-  if (short_name == "q_proj") return l.q;
-  if (short_name == "k_proj") return l.k;
-  if (short_name == "v_proj") return l.v;
-  if (short_name == "o_proj") return l.o;
-  if (short_name == "gate_proj") return l.gate;
-  if (short_name == "up_proj") return l.up;
-  if (short_name == "down_proj") return l.down;
-  fail("unknown LoRA target module '", short_name, "'; allowed: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+// "q_proj, k_proj, ..." for messages.
+std::string join(const std::vector<std::string>& names) {
+  std::string r;
+  for (const auto& n : names) r += (r.empty() ? "" : ", ") + n;
+  return r;
 }
 
-// "base_model.model.model.layers.<i>.<path>.<leaf>"
-std::string peft_name(std::size_t layer, const char* path, const std::string& leaf) {
-  return kPeftPrefix + WeightNames::layer(static_cast<long>(layer), std::string(path) + "." + leaf);
+// "base_model.model.model.layers.<i>.<module path>.<leaf>"
+std::string peft_name(std::size_t layer, const LayerTensor& t, const std::string& leaf) {
+  return kPeftPrefix + WeightNames::layer(static_cast<long>(layer), module_path(t) + "." + leaf);
 }
 
-// Calls fn(layer index, projection name, linear) for every projection that carries an adapter.
+// Calls fn(layer index, schema row of the projection's weight, linear) for every projection with an adapter.
 template <class Fn>
 void for_each_adapter(const CausalLM& model, Fn fn) {
   auto& layers = const_cast<CausalLM&>(model).layers();
+  const auto targets = lora_targets(model.layer_schema());
   for (std::size_t i = 0; i < layers.size(); ++i)
-    for (const auto& p : layer_projections()) {
-      Linear& lin = projection(layers[i], p.short_name);
-      if (lin.lora_a.defined()) fn(i, p, lin);
+    for (const LayerTensor* t : targets) {
+      Linear& lin = *layer_linear(layers[i], t->role);
+      if (lin.lora_a.defined()) fn(i, *t, lin);
     }
 }
 
@@ -94,11 +92,10 @@ LoraConfig parse_adapter_config(const std::filesystem::path& cfg_file) {
 
 }  // namespace
 
+// The config has no architecture: target names are the Llama family's (every supported architecture's).
 std::vector<std::string> LoraConfig::resolved_targets() const {
   if (!target_modules.empty()) return target_modules;
-  std::vector<std::string> all;
-  for (const auto& p : layer_projections()) all.emplace_back(p.short_name);
-  return all;
+  return lora_target_names(llama_layer_schema());
 }
 
 double LoraConfig::scaling() const {
@@ -110,11 +107,10 @@ void LoraConfig::validate() const {
   LLMS_CHECK(r >= 1, "lora_r must be >= 1, found ", r);
   LLMS_CHECK(alpha > 0, "lora_alpha must be > 0, found ", alpha);
   LLMS_CHECK(dropout >= 0 && dropout < 1, "lora_dropout must be in [0, 1), found ", dropout);
-  std::set<std::string> known;
-  for (const auto& p : layer_projections()) known.insert(p.short_name);
+  const LayerSchema& schema = llama_layer_schema();
   for (const auto& t : target_modules)
-    LLMS_CHECK(known.count(t), "lora_target_modules: unknown module '", t,
-               "'; allowed: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (empty = all)");
+    LLMS_CHECK(lora_target(schema, t) != nullptr, "lora_target_modules: unknown module '", t,
+               "'; allowed: ", join(lora_target_names(schema)), " (empty = all)");
 }
 
 void attach_lora(CausalLM& model, const LoraConfig& config, std::uint64_t seed) {
@@ -125,9 +121,9 @@ void attach_lora(CausalLM& model, const LoraConfig& config, std::uint64_t seed) 
   const auto targets = config.resolved_targets();
   const auto fopts = at::TensorOptions().dtype(at::kFloat).device(model.device());
   for (auto& layer : model.layers()) {
-    for (const auto& p : layer_projections()) {
-      if (std::find(targets.begin(), targets.end(), p.short_name) == targets.end()) continue;
-      Linear& lin = projection(layer, p.short_name);
+    for (const LayerTensor* p : lora_targets(model.layer_schema())) {
+      if (std::find(targets.begin(), targets.end(), p->lora_name) == targets.end()) continue;
+      Linear& lin = *layer_linear(layer, p->role);
       const std::int64_t in = lin.weight.size(1), out = lin.weight.size(0);
       const double bound = 1.0 / std::sqrt(static_cast<double>(in));
       at::Tensor a = at::empty({config.r, in}, at::kFloat).uniform_(-bound, bound, gen);
@@ -143,18 +139,18 @@ void attach_lora(CausalLM& model, const LoraConfig& config, std::uint64_t seed) 
 
 NamedTensorList lora_parameters(const CausalLM& model) {
   NamedTensorList out;
-  for_each_adapter(model, [&](std::size_t i, const ProjectionName& p, const Linear& lin) {
-    out.emplace_back(peft_name(i, p.path, "lora_A.weight"), lin.lora_a);
-    out.emplace_back(peft_name(i, p.path, "lora_B.weight"), lin.lora_b);
-    if (lin.lora_magnitude.defined()) out.emplace_back(peft_name(i, p.path, "lora_magnitude_vector"), lin.lora_magnitude);
+  for_each_adapter(model, [&](std::size_t i, const LayerTensor& p, const Linear& lin) {
+    out.emplace_back(peft_name(i, p, "lora_A.weight"), lin.lora_a);
+    out.emplace_back(peft_name(i, p, "lora_B.weight"), lin.lora_b);
+    if (lin.lora_magnitude.defined()) out.emplace_back(peft_name(i, p, "lora_magnitude_vector"), lin.lora_magnitude);
   });
   return out;
 }
 
 NamedTensorList peft_base_parameters(const CausalLM& model) {
   std::set<std::string> wrapped;  // "model.layers.<i>.<path>." of projections with an adapter
-  for_each_adapter(model, [&](std::size_t i, const ProjectionName& p, const Linear&) {
-    wrapped.insert(WeightNames::layer(static_cast<long>(i), p.path) + ".");
+  for_each_adapter(model, [&](std::size_t i, const LayerTensor& p, const Linear&) {
+    wrapped.insert(WeightNames::layer(static_cast<long>(i), module_path(p)) + ".");
   });
   NamedTensorList out;
   for (auto& [name, t] : model.named_parameters()) {
@@ -241,8 +237,8 @@ LoraConfig load_peft_adapter(CausalLM& model, const std::filesystem::path& dir) 
 void merge_lora(CausalLM& model) {
   at::NoGradGuard no_grad;
   for (auto& layer : model.layers())
-    for (const auto& p : layer_projections()) {
-      Linear& lin = projection(layer, p.short_name);
+    for (const Linear* p : layer_linears(model.layer_schema(), layer)) {
+      Linear& lin = const_cast<Linear&>(*p);
       if (!lin.lora_a.defined()) continue;
       if (lin.lora_magnitude.defined()) {
         lin.weight = dora_merged_weight(lin);

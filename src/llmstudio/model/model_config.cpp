@@ -7,6 +7,7 @@
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/io/json_text.h"
 #include "llmstudio/model/architecture.h"
+#include "llmstudio/model/layer_schema.h"
 
 namespace llmstudio::model {
 namespace {
@@ -185,12 +186,14 @@ void ModelConfig::validate() const {
 }
 
 std::int64_t ModelConfig::parameter_count() const {
-  const std::int64_t h = hidden_size, q = num_attention_heads * head_dim, kv = num_key_value_heads * head_dim;
-  std::int64_t attn = h * q + 2 * h * kv + q * h;
-  if (attention_bias) attn += q + 2 * kv;
-  if (o_proj_bias) attn += h;
-  std::int64_t mlp = 3 * h * intermediate_size + (mlp_bias ? 2 * intermediate_size + h : 0);
-  std::int64_t layer = attn + mlp + 2 * h;
+  const std::int64_t h = hidden_size;
+  std::int64_t layer = 0;
+  for (const auto& t : layer_schema(architecture).tensors) {
+    if (!tensor_present(t, *this)) continue;
+    std::int64_t n = 1;
+    for (std::int64_t d : tensor_shape(t, *this)) n *= d;
+    layer += n;
+  }
   std::int64_t total = num_hidden_layers * layer + vocab_size * h + h;
   if (!tie_word_embeddings) total += vocab_size * h;
   return total;
