@@ -16,7 +16,8 @@ from tiny_models import lora_model, make_model
 
 TOL = 1e-4
 TARGETS = {"llama_mha_linear_rope_bias": ["q_proj", "v_proj", "o_proj", "up_proj"],
-           "qwen2_gqa_bias_tied": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+           "qwen2_gqa_bias_tied": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+           "qwen3_gqa_qknorm_sliding": ["q_proj", "k_proj", "v_proj", "o_proj"]}
 
 
 def _batch(vocab):

@@ -94,6 +94,7 @@ HF_TO_GGUF = {
     "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
     "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+    "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",  # qwen3
 }
 
 
@@ -167,6 +168,9 @@ def _make(variant, seed=0):
     if variant == "llama_gqa_tied":  # as tiny_models, with default rope (llama3 rope needs rope_freqs)
         cls, mcls, extra = LlamaConfig, LlamaForCausalLM, dict(num_key_value_heads=2, tie_word_embeddings=True,
                                                                 rms_norm_eps=1e-5, rope_theta=500000.0)
+    elif variant == "qwen3_gqa_qknorm":  # as tiny_models' Qwen3 without the sliding window (GGUF has none)
+        cls, mcls, extra = VARIANTS["qwen3_gqa_qknorm_sliding"]
+        extra = dict(extra, use_sliding_window=False)
     else:
         cls, mcls, extra = VARIANTS[variant]
     torch.manual_seed(seed)
@@ -188,6 +192,7 @@ def _make(variant, seed=0):
     ("llama_gqa_tied", "llama", None),
     ("llama_mha_linear_rope_bias", "llama", None),
     ("qwen2_gqa_bias_tied", "qwen2", None),
+    ("qwen3_gqa_qknorm", "qwen3", None),
     ("llama_gqa_tied", "llama", Q.Q8_0),
     ("llama_mha_linear_rope_bias", "llama", Q.Q4_1),
 ])

@@ -13,7 +13,8 @@ from conftest import built_tool
 
 STEPS = 20
 TARGETS = {"qwen2_gqa_bias_tied": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-           "llama_gqa_llama3rope_tied": ["q_proj", "v_proj"]}
+           "llama_gqa_llama3rope_tied": ["q_proj", "v_proj"],
+           "qwen3_gqa_qknorm_sliding": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
 
 
 def _tool():

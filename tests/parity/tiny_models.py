@@ -1,10 +1,11 @@
-"""Tiny random Llama / Mistral / Qwen2 models made with transformers, saved with save_pretrained.
+"""Tiny random Llama / Mistral / Qwen2 / Qwen3 models made with transformers, saved with save_pretrained.
 
 Weights are re-drawn with a larger scale than transformers' init (and non-trivial norm weights and biases)
 so that a missing bias, a wrong norm or a wrong rotary frequency changes the logits visibly.
 """
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+                          Qwen3Config, Qwen3ForCausalLM)
 
 COMMON = dict(vocab_size=257, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
               num_attention_heads=4, max_position_embeddings=256)
@@ -22,6 +23,10 @@ VARIANTS = {
         num_key_value_heads=1, sliding_window=5, tie_word_embeddings=False, rope_theta=1e6)),
     "qwen2_gqa_bias_tied": (Qwen2Config, Qwen2ForCausalLM, dict(
         num_key_value_heads=2, tie_word_embeddings=True, rope_theta=1e6, rms_norm_eps=1e-6)),
+    # per-head q/k RMSNorm, explicit head_dim (24, not hidden / heads = 16), no bias, layers 1-2 slide (window 5)
+    "qwen3_gqa_qknorm_sliding": (Qwen3Config, Qwen3ForCausalLM, dict(
+        num_key_value_heads=2, head_dim=24, tie_word_embeddings=False, rope_theta=1e6, rms_norm_eps=1e-6,
+        use_sliding_window=True, sliding_window=5, max_window_layers=1)),
 }
 
 

@@ -122,6 +122,34 @@ TEST(LayerSchema, LoraUnderCheckpointingGivesEveryAdapterAndUnfrozenTensorAGradi
     }
 }
 
+// Qwen3's per-head q/k norms are schema rows: under checkpointing they are trained in full fine-tuning and
+// when unfrozen next to LoRA.
+TEST(LayerSchema, Qwen3QkNormsReceiveGradientsUnderCheckpointing) {
+  const ArchitectureSpec& spec = architecture_spec("Qwen3ForCausalLM");
+  for (bool lora : {false, true}) {
+    CausalLM m = tiny_model(spec);
+    if (lora) {
+      LoraConfig lc;
+      lc.r = 2;
+      attach_lora(m, lc, 3);
+    }
+    for (auto& [name, p] : m.named_parameters())
+      if (!lora || name.find("_norm.weight") != std::string::npos) p.set_requires_grad(true);
+    backward(m);
+    int norms = 0;
+    for (const auto& [name, p] : m.named_parameters()) {
+      if (name.find("q_norm") == std::string::npos && name.find("k_norm") == std::string::npos) continue;
+      ++norms;
+      ASSERT_EQ(p.sizes(), at::IntArrayRef({4})) << name << " must be [head_dim]";
+      ASSERT_TRUE(p.grad().defined()) << name << (lora ? " (LoRA)" : " (full)") << " has no gradient";
+      const double g = p.grad().abs().sum().item<double>();
+      EXPECT_GT(g, 0.0) << name;
+      std::printf("Qwen3 %s: %s |grad| sum %.4g\n", lora ? "LoRA" : "full", name.c_str(), g);
+    }
+    EXPECT_EQ(norms, 4);  // 2 layers x (q_norm, k_norm)
+  }
+}
+
 TEST(LayerSchema, FusedSplitRuleGivesTheRowsOfEachPart) {
   // Defined for fused architectures (Phi-3's qkv_proj); checked here on a Llama-shaped config.
   ModelConfig c;

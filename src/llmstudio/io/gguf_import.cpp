@@ -25,12 +25,14 @@ struct ArchSpec {
   const char* hf_architecture;
   const char* model_type;
   bool permuted_qk;  // convert_hf_to_gguf permutes Q/K rows for llama (rotary in GGML's "normal" mode)
+  bool attention_bias_key;  // config "attention_bias" gives q/k/v/o a bias (llama, qwen3); qwen2's q/k/v always have one
 };
 
 ArchSpec arch_spec(const std::string& arch, const std::string& source) {
-  if (arch == "llama") return {"LlamaForCausalLM", "llama", true};
-  if (arch == "qwen2") return {"Qwen2ForCausalLM", "qwen2", false};
-  fail(source, ": general.architecture '", arch, "' is not supported (supported: llama, qwen2)");
+  if (arch == "llama") return {"LlamaForCausalLM", "llama", true, true};
+  if (arch == "qwen2") return {"Qwen2ForCausalLM", "qwen2", false, false};
+  if (arch == "qwen3") return {"Qwen3ForCausalLM", "qwen3", false, true};
+  fail(source, ": general.architecture '", arch, "' is not supported (supported: llama, qwen2, qwen3)");
 }
 
 const char* dtype_name(at::ScalarType t) {
@@ -73,14 +75,15 @@ at::ScalarType parse_import_dtype(const std::string& name) {
   fail("--dtype '", name, "' is not supported (allowed: float32, bfloat16, float16)");
 }
 
-std::string gguf_to_hf_tensor_name(const std::string& g, const std::string& source) {
+std::string gguf_to_hf_tensor_name(const std::string& g, const std::string& source, const std::string& hf_architecture) {
   static const std::map<std::string, std::string> top = {{"token_embd.weight", "model.embed_tokens.weight"},
                                                          {"output_norm.weight", "model.norm.weight"},
                                                          {"output.weight", "lm_head.weight"}};
   if (auto it = top.find(g); it != top.end()) return it->second;
   static const std::regex blk(R"(blk\.(\d+)\.([a-z_]+)\.(weight|bias))");
-  // The GGUF importer reads Llama-family files (llama, qwen2): their layer schema names the layer tensors.
-  const model::LayerSchema& schema = model::llama_layer_schema();
+  // The GGUF importer reads Llama-family files (llama, qwen2, qwen3): the architecture's layer schema names the
+  // layer tensors (qwen3 adds attn_q_norm / attn_k_norm).
+  const model::LayerSchema& schema = model::layer_schema(hf_architecture);
   std::smatch m;
   if (std::regex_match(g, m, blk)) {
     if (const std::string module = model::module_for_gguf(schema, m[2].str()); !module.empty())
@@ -154,7 +157,7 @@ GgufImportReport import_gguf(const fs::path& gguf, const fs::path& out_dir, cons
   NamedTensors tensors;
   bool q_bias = false, o_bias = false, mlp_bias = false;
   for (const auto& info : file->tensors()) {
-    const std::string hf = gguf_to_hf_tensor_name(info.name, src);
+    const std::string hf = gguf_to_hf_tensor_name(info.name, src, spec.hf_architecture);
     rep.source_types[ggml_type_name(info.type)]++;
     at::Tensor t = at::empty({static_cast<std::int64_t>(info.n_elements)}, at::kFloat);
     dequantize(info.ggml_type(), file->tensor_bytes(info), std::span<float>(t.data_ptr<float>(), info.n_elements),
@@ -170,7 +173,7 @@ GgufImportReport import_gguf(const fs::path& gguf, const fs::path& out_dir, cons
     rep.parameters += info.n_elements;
     tensors.emplace_back(hf, t.to(opt.dtype));
   }
-  if (spec.permuted_qk && q_bias && !o_bias) {  // HF Llama's attention_bias also gives o_proj a bias
+  if (spec.attention_bias_key && q_bias && !o_bias) {  // HF's attention_bias also gives o_proj a bias
     for (const auto& t : model::layer_schema(spec.hf_architecture).tensors) {
       if (t.presence != model::LayerPresence::OProjBias) continue;
       for (std::int64_t l = 0; l < n_layers; ++l)
@@ -197,12 +200,11 @@ GgufImportReport import_gguf(const fs::path& gguf, const fs::path& out_dir, cons
               {"tie_word_embeddings", rep.tied_embeddings},
               {"torch_dtype", dtype_name(opt.dtype)},
               {"use_cache", true}};
-  if (spec.permuted_qk) {
-    cfg["attention_bias"] = q_bias;
+  if (spec.attention_bias_key) cfg["attention_bias"] = q_bias;
+  if (spec.permuted_qk)
     cfg["mlp_bias"] = mlp_bias;
-  } else {
+  else
     cfg["use_sliding_window"] = false;
-  }
   if (const auto* st = meta.find("rope.scaling.type")) {
     const std::string type = st->as_string(arch + ".rope.scaling.type");
     if (type == "linear") {

@@ -39,8 +39,9 @@ struct GgufImportReport {
 };
 
 // The Hugging Face name of a GGUF tensor name ("blk.3.attn_q.weight" -> "model.layers.3.self_attn.q_proj.weight");
-// throws naming `source` for names that have no Llama-family counterpart.
-std::string gguf_to_hf_tensor_name(const std::string& gguf_name, const std::string& source);
+// throws naming `source` for names that have no counterpart in `hf_architecture`'s layer schema.
+std::string gguf_to_hf_tensor_name(const std::string& gguf_name, const std::string& source,
+                                   const std::string& hf_architecture = "LlamaForCausalLM");
 
 // Undoes llama.cpp's Q/K permutation: rows grouped per head as [rotary pair index, half] -> [half, pair index].
 at::Tensor unpermute_qk(const at::Tensor& w, std::int64_t n_heads);

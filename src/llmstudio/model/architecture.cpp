@@ -12,6 +12,8 @@ const std::vector<ArchitectureSpec>& supported_architectures() {
       {"LlamaForCausalLM", "llama", false, true, true, false, false, llama_layer_schema, BlockFamily::Llama},
       {"MistralForCausalLM", "mistral", false, false, false, true, false, llama_layer_schema, BlockFamily::Llama},
       {"Qwen2ForCausalLM", "qwen2", true, false, false, false, true, llama_layer_schema, BlockFamily::Llama},
+      // Qwen3: attention_bias covers q/k/v/o (default off); per-head q/k norms live in its schema.
+      {"Qwen3ForCausalLM", "qwen3", false, true, false, false, true, qwen3_layer_schema, BlockFamily::Llama, 128},
   };
   return table;
 }

@@ -3,6 +3,7 @@
 // row here; another family adds a layer schema and a block function and points its row at them.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,7 @@ struct ArchitectureSpec {
   bool sliding_window_by_layer;    // use_sliding_window/max_window_layers/layer_types decide (Qwen2)
   const LayerSchema& (*layer_schema)();  // the decoder layer's tensors
   BlockFamily block;                      // the decoder block's forward function
+  std::int64_t default_head_dim = 0;      // head_dim when config.json lacks it (Qwen3: 128); 0 = hidden / heads
 };
 
 // The supported architectures (rows of the table).

@@ -198,6 +198,10 @@ at::Tensor CausalLM::llama_block(std::size_t index, const at::Tensor& h, const a
   at::Tensor q = l.q.forward(x, training_).view({B, T, c.num_attention_heads, c.head_dim}).transpose(1, 2);
   at::Tensor k = l.k.forward(x, training_).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
   at::Tensor v = l.v.forward(x, training_).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
+  if (l.q_norm.defined()) {  // Qwen3: RMSNorm over head_dim, per head, before RoPE
+    q = rms_norm(q, l.q_norm, c.rms_norm_eps);
+    k = rms_norm(k, l.k_norm, c.rms_norm_eps);
+  }
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
   if (cache) std::tie(k, v) = cache->append(index, k, v);

@@ -1,4 +1,4 @@
-// CausalLM: a Llama-family decoder (Llama, Mistral, Qwen2) loaded from a Hugging Face folder, with the
+// CausalLM: a Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) loaded from a Hugging Face folder, with the
 // forward pass (embeddings -> decoder layers with RMSNorm, RoPE, GQA attention via SDPA, SwiGLU MLP -> logits).
 // One code path for cpu, cuda and mps; no host<->device synchronisation inside forward().
 #pragma once
@@ -35,6 +35,7 @@ struct Linear {
 struct DecoderLayer {
   at::Tensor input_norm;  // RMSNorm weight before attention
   at::Tensor post_norm;   // RMSNorm weight before the MLP
+  at::Tensor q_norm, k_norm;  // per-head RMSNorm weights [head_dim] on q and k (Qwen3), else undefined
   Linear q, k, v, o, gate, up, down;
   bool sliding_window = false;
 };
@@ -116,7 +117,8 @@ class CausalLM {
   // The decoder block of layer `index`: the architecture row's block family's function.
   at::Tensor layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
                            const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const;
-  // The Llama family's block (Llama, Mistral, Qwen2): RMSNorm, RoPE GQA attention (SDPA), RMSNorm, SwiGLU MLP.
+  // The Llama family's block (Llama, Mistral, Qwen2, Qwen3): RMSNorm, RoPE GQA attention (SDPA), RMSNorm, SwiGLU
+  // MLP; with the layer's q_norm/k_norm defined (Qwen3), q and k are RMS-normalised per head before RoPE.
   at::Tensor llama_block(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
                          const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const;
 };

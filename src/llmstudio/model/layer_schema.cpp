@@ -38,6 +38,28 @@ const LayerSchema& llama_layer_schema() {
   return s;
 }
 
+const LayerSchema& qwen3_layer_schema() {
+  // transformers' Qwen3Attention: q_norm/k_norm are RMSNorm weights over head_dim, shared by all heads; GGUF
+  // names as llama.cpp writes qwen3 (LLM_TENSOR_ATTN_Q_NORM, LLM_TENSOR_ATTN_K_NORM).
+  static const LayerSchema s = [] {
+    LayerSchema q = llama_layer_schema();
+    q.family = "qwen3";
+    auto at_row = [&](const char* leaf) {
+      for (auto it = q.tensors.begin(); it != q.tensors.end(); ++it)
+        if (std::string_view(it->hf_leaf) == leaf) return it;
+      fail("internal: llama schema has no row '", leaf, "'");
+    };
+    // named_parameters order as transformers: q_proj, k_proj, v_proj, o_proj, q_norm, k_norm.
+    auto after_o = at_row("self_attn.o_proj.bias") + 1;
+    q.tensors.insert(after_o, {{"self_attn.q_norm.weight", "attn_q_norm", LayerRole::QNorm, false, LayerDim::HeadDim,
+                                LayerDim::None, LayerPresence::Always, nullptr},
+                               {"self_attn.k_norm.weight", "attn_k_norm", LayerRole::KNorm, false, LayerDim::HeadDim,
+                                LayerDim::None, LayerPresence::Always, nullptr}});
+    return q;
+  }();
+  return s;
+}
+
 const LayerSchema& layer_schema(std::string_view hf_architecture) {
   return architecture_spec(hf_architecture).layer_schema();
 }
@@ -47,6 +69,7 @@ namespace {
 std::int64_t dim_size(LayerDim d, const ModelConfig& c) {
   switch (d) {
     case LayerDim::Hidden: return c.hidden_size;
+    case LayerDim::HeadDim: return c.head_dim;
     case LayerDim::QOut: return c.num_attention_heads * c.head_dim;
     case LayerDim::KvOut: return c.num_key_value_heads * c.head_dim;
     case LayerDim::Intermediate: return c.intermediate_size;
@@ -89,6 +112,11 @@ std::vector<std::int64_t> fused_split_sizes(const FusedSplit& f, const ModelConf
   return sizes;
 }
 
+bool is_norm_role(LayerRole role) {
+  return role == LayerRole::InputNorm || role == LayerRole::PostNorm || role == LayerRole::QNorm ||
+         role == LayerRole::KNorm;
+}
+
 Linear* layer_linear(DecoderLayer& l, LayerRole role) {
   return const_cast<Linear*>(layer_linear(static_cast<const DecoderLayer&>(l), role));
 }
@@ -103,7 +131,9 @@ const Linear* layer_linear(const DecoderLayer& l, LayerRole role) {
     case LayerRole::Up: return &l.up;
     case LayerRole::Down: return &l.down;
     case LayerRole::InputNorm:
-    case LayerRole::PostNorm: break;
+    case LayerRole::PostNorm:
+    case LayerRole::QNorm:
+    case LayerRole::KNorm: break;
   }
   return nullptr;
 }
@@ -111,6 +141,8 @@ const Linear* layer_linear(const DecoderLayer& l, LayerRole role) {
 const at::Tensor& layer_tensor(const DecoderLayer& l, const LayerTensor& t) {
   if (t.role == LayerRole::InputNorm) return l.input_norm;
   if (t.role == LayerRole::PostNorm) return l.post_norm;
+  if (t.role == LayerRole::QNorm) return l.q_norm;
+  if (t.role == LayerRole::KNorm) return l.k_norm;
   const Linear* lin = layer_linear(l, t.role);
   return t.is_bias ? lin->bias : lin->weight;
 }
@@ -160,7 +192,7 @@ std::string gguf_layer_names(const LayerSchema& s) {
 std::vector<const Linear*> layer_linears(const LayerSchema& s, const DecoderLayer& l) {
   std::vector<const Linear*> out;
   for (const auto& t : s.tensors)
-    if (!t.is_bias && t.role != LayerRole::InputNorm && t.role != LayerRole::PostNorm)
+    if (!t.is_bias && !is_norm_role(t.role))
       out.push_back(layer_linear(l, t.role));
   return out;
 }

@@ -19,10 +19,11 @@
 namespace llmstudio::model {
 
 // Which DecoderLayer field a tensor fills: a norm weight, or a projection (weight or bias of that Linear).
-enum class LayerRole { InputNorm, PostNorm, Q, K, V, O, Gate, Up, Down };
+// QNorm/KNorm: Qwen3's per-head RMSNorm weights on q and k (after the projection, before RoPE).
+enum class LayerRole { InputNorm, PostNorm, QNorm, KNorm, Q, K, V, O, Gate, Up, Down };
 
 // One dimension of a shape rule, from the config.
-enum class LayerDim { None, Hidden, QOut, KvOut, Intermediate };
+enum class LayerDim { None, Hidden, HeadDim, QOut, KvOut, Intermediate };
 
 // When an optional tensor exists (config flags); Always for the rest.
 enum class LayerPresence { Always, AttentionBias, OProjBias, MlpBias };
@@ -54,6 +55,8 @@ struct LayerSchema {
 
 // The Llama family's layer (Llama, Mistral, Qwen2).
 const LayerSchema& llama_layer_schema();
+// Qwen3's layer: the Llama rows plus self_attn.q_norm / self_attn.k_norm ([head_dim], GGUF attn_q_norm/attn_k_norm).
+const LayerSchema& qwen3_layer_schema();
 // The schema of a supported architecture ("LlamaForCausalLM"); Error listing the supported ones otherwise.
 const LayerSchema& layer_schema(std::string_view hf_architecture);
 
@@ -63,6 +66,8 @@ bool tensor_present(const LayerTensor& t, const ModelConfig& c);
 // Row sizes of each part of a fused projection (q, k, v rows), in order.
 std::vector<std::int64_t> fused_split_sizes(const FusedSplit& f, const ModelConfig& c);
 
+// Whether a role is a norm weight (no Linear).
+bool is_norm_role(LayerRole role);
 // The Linear a projection role fills (nullptr for norms), and the tensor a row fills.
 Linear* layer_linear(DecoderLayer& l, LayerRole role);
 const Linear* layer_linear(const DecoderLayer& l, LayerRole role);

@@ -95,7 +95,8 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
   c.num_hidden_layers = get_int(j, "num_hidden_layers", src);
   c.num_attention_heads = get_int(j, "num_attention_heads", src);
   c.num_key_value_heads = get_int(j, "num_key_value_heads", src, c.num_attention_heads);
-  c.head_dim = get_int(j, "head_dim", src, c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0);
+  const std::int64_t split_head_dim = c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0;
+  c.head_dim = get_int(j, "head_dim", src, spec.default_head_dim > 0 ? spec.default_head_dim : split_head_dim);
   c.max_position_embeddings = get_int(j, "max_position_embeddings", src, 2048);
   c.rms_norm_eps = get_double(j, "rms_norm_eps", src, 1e-6);
   c.hidden_act = get_string(j, "hidden_act", src, "silu");

@@ -1,4 +1,4 @@
-// ModelConfig: a Hugging Face config.json of a Llama-family decoder (Llama, Mistral, Qwen2) as a plain struct,
+// ModelConfig: a Hugging Face config.json of a Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) as a plain struct,
 // with validate(). Reads both the transformers v4 keys (rope_theta, rope_scaling) and the v5 ones
 // (rope_parameters, dtype, layer_types).
 #pragma once
@@ -23,8 +23,8 @@ struct RopeConfig {
 };
 
 struct ModelConfig {
-  std::string architecture;  // "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"
-  std::string model_type;    // "llama", "mistral", "qwen2"
+  std::string architecture;  // "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"
+  std::string model_type;    // "llama", "mistral", "qwen2", "qwen3"
   std::int64_t vocab_size = 0;
   std::int64_t hidden_size = 0;
   std::int64_t intermediate_size = 0;
