@@ -112,7 +112,7 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
 
   c.layer_uses_sliding_window.assign(static_cast<size_t>(std::max<std::int64_t>(c.num_hidden_layers, 0)), false);
   if (spec.sliding_window_all_layers) {
-    if (const json* sw = find(j, "sliding_window")) {
+    if (find(j, "sliding_window")) {
       c.sliding_window = get_int(j, "sliding_window", src);
       c.layer_uses_sliding_window.assign(c.layer_uses_sliding_window.size(), true);
     }
