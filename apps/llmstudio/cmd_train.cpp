@@ -12,6 +12,7 @@
 
 #include "command.h"
 #include "llmstudio/core/error.h"
+#include "llmstudio/train/step_profiler.h"
 #include "llmstudio/train/trainer.h"
 
 namespace llmstudio::cli {
@@ -68,7 +69,9 @@ void setup_train(CLI::App& app) {
     t.device = o->device;
     t.max_steps = o->max_steps;
     t.stop = &g_stop;
-    t.after_step = test_step_hook();
+    auto profiler = train::StepProfiler::from_env();  // LLMS_PROFILE_STEPS=A:B (step_profiler.h)
+    t.after_step = train::chain_step_hooks(test_step_hook(), profiler ? [profiler](std::int64_t s) { profiler->after_step(s); }
+                                                                      : std::function<void(std::int64_t)>());
     t.progress_bar = isatty(STDOUT_FILENO) != 0;
     auto r = train::run_training(t, std::cout);
     if (r.status == experiment::RunStatus::Interrupted) std::exit(130);

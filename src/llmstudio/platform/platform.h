@@ -76,6 +76,9 @@ bool is_grace_hopper_like(const PlatformFacts& facts, const CudaDeviceFacts& dev
 std::int64_t peak_device_memory_bytes(const std::string& device);
 void reset_peak_device_memory(const std::string& device);
 
+// Waits for all work queued on the CUDA devices (nothing elsewhere): for profilers and timings, never in a step.
+void synchronize_device();
+
 // Kernel choice while generating: the key length grows every decode step, and cuDNN's attention (which libtorch
 // prefers for bf16/fp16 on Hopper) builds an execution plan for each new shape (measured on an H100: ~39 ms a
 // call vs 45 us for the flash kernel), so generation turns it off for its duration; flash / memory-efficient

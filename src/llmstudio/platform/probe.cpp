@@ -143,6 +143,12 @@ void reset_peak_device_memory(const std::string& device) {
   (void)device;
 }
 
+void synchronize_device() {
+#if defined(LLMS_WITH_CUDA)
+  if (at::hasCUDA()) c10::cuda::device_synchronize();
+#endif
+}
+
 DecodeKernelScope::DecodeKernelScope() : cudnn_sdp_(at::globalContext().userEnabledCuDNNSDP()) {
   at::globalContext().setSDPUseCuDNN(false);
 }
