@@ -1,8 +1,10 @@
 // `llmstudio config check` (validate an H2O-style cfg.yaml, print the resolved YAML and warnings), `config docs`
 // (docs/CONFIG.md from the key table) and
-// `llmstudio data preview|split` (read a dataset file; show the train/validation split a config makes).
+// `llmstudio data preview|split|samples` (read a dataset file; show the train/validation split a config makes;
+// print the tokenized training samples).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iostream>
 
 #include "command.h"
@@ -10,6 +12,8 @@
 #include "llmstudio/data/dataset_split.h"
 #include "llmstudio/experiment/config_schema.h"
 #include "llmstudio/experiment/experiment_config.h"
+#include "llmstudio/tokenizer/tokenizer.h"
+#include "llmstudio/train/training_data.h"
 
 namespace llmstudio::cli {
 namespace {
@@ -153,6 +157,24 @@ void setup_data(CLI::App& app) {
     std::cout << "train rows: " << prepared.train.num_rows() << "\nvalidation rows: " << prepared.validation.num_rows()
               << "\ndropped (empty prompt): " << r.dropped_empty_prompts
               << "\ndangling parent ids: " << r.dangling_parent_ids << "\n";
+  });
+
+  auto t = std::make_shared<ConfigOptions>();
+  auto limit = std::make_shared<std::size_t>(0);
+  auto* samples = cmd->add_subcommand(
+      "samples", "The tokenized training samples of a config, as the trainer builds them (one JSON object per line: "
+                 "input_ids, labels with -100 where no loss is taken), before batching and padding");
+  add_config_options(samples, *t);
+  samples->add_option("--rows", *limit, "At most this many samples (default: all)");
+  samples->callback([t, limit] {
+    auto cfg = experiment::load_experiment_config(t->config, t->sets);
+    print_warnings(cfg);
+    const auto tok = tokenizer::Tokenizer::from_path(cfg.llm_backbone);
+    const auto data = train::prepare_training_data(cfg, tok);
+    for (const auto& w : data.warnings) std::cerr << "warning: " << w << "\n";
+    const std::size_t n = *limit ? std::min(*limit, data.train.size()) : data.train.size();
+    for (std::size_t i = 0; i < n; ++i)
+      std::cout << nlohmann::json{{"input_ids", data.train[i].input_ids}, {"labels", data.train[i].labels}}.dump() << "\n";
   });
 }
 

@@ -70,8 +70,8 @@ void setup_train(CLI::App& app) {
     t.max_steps = o->max_steps;
     t.stop = &g_stop;
     auto profiler = train::StepProfiler::from_env();  // LLMS_PROFILE_STEPS=A:B (step_profiler.h)
-    t.after_step = train::chain_step_hooks(test_step_hook(), profiler ? [profiler](std::int64_t s) { profiler->after_step(s); }
-                                                                      : std::function<void(std::int64_t)>());
+    t.after_step = test_step_hook();
+    if (profiler) t.step_observer = [profiler](std::int64_t s) { profiler->after_step(s); };
     t.progress_bar = isatty(STDOUT_FILENO) != 0;
     auto r = train::run_training(t, std::cout);
     if (r.status == experiment::RunStatus::Interrupted) std::exit(130);

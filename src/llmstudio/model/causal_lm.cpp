@@ -1,6 +1,7 @@
 // CausalLM loading and forward pass (see causal_lm.h).
 #include "llmstudio/model/causal_lm.h"
 
+#include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 
 #include <set>
@@ -45,12 +46,19 @@ bool is_known_extra(const std::string& name) {
 at::Tensor Linear::forward(const at::Tensor& x, bool training) const {
   at::Tensor y = at::linear(x, weight, bias);
   if (!lora_a.defined()) return y;
-  // As PEFT: the adapter runs in its own dtype (float32 master weights), the sum in the layer's dtype.
-  at::Tensor xd = x.to(lora_a.scalar_type());
+  // As PEFT: the adapter runs in its own dtype (float32 master weights), the sum in the layer's dtype. Under
+  // autocast the adapter's matmuls run in the autocast dtype anyway: a float32 copy of x would only be cast back.
+  const bool autocast = at::autocast::is_autocast_enabled(x.device().type());
+  at::Tensor xd = autocast ? x : x.to(lora_a.scalar_type());
   const bool dropped = training && lora_dropout > 0;
   if (dropped) xd = at::dropout(xd, lora_dropout, true);
   if (lora_magnitude.defined()) return dora_output(*this, xd, y, dropped);
-  return y + (at::linear(at::linear(xd, lora_a), lora_b) * lora_scaling).to(y.scalar_type());
+  const at::Tensor xa = at::linear(xd, lora_a);
+  if (!autocast) return y + (at::linear(xa, lora_b) * lora_scaling).to(y.scalar_type());
+  // Mixed precision: y + xa (s B)^T as one GEMM whose epilogue adds y (no separate scale, add or cast kernels;
+  // the sum is accumulated in float32 and rounded once).
+  const std::int64_t out = y.size(-1);
+  return at::addmm(y.reshape({-1, out}), xa.reshape({-1, xa.size(-1)}), (lora_b * lora_scaling).t()).view(y.sizes());
 }
 
 std::map<std::string, std::vector<std::int64_t>> expected_tensor_shapes(const ModelConfig& c) {
@@ -181,16 +189,15 @@ at::Tensor build_attention_mask(const at::Tensor& attention_mask, std::int64_t q
 }
 
 at::Tensor CausalLM::layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos,
-                                   const at::Tensor& sin, const at::Tensor& full_mask, const at::Tensor& window_mask,
-                                   KVCache* cache) const {
+                                   const at::Tensor& sin, const AttentionInputs& attn, KVCache* cache) const {
   switch (block_) {
     case BlockFamily::Llama: break;
   }
-  return llama_block(index, h, cos, sin, full_mask, window_mask, cache);
+  return llama_block(index, h, cos, sin, attn, cache);
 }
 
 at::Tensor CausalLM::llama_block(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
-                                 const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const {
+                                 const AttentionInputs& attn, KVCache* cache) const {
   const auto& c = config_;
   const DecoderLayer& l = layers_[index];
   const std::int64_t B = h.size(0), T = h.size(1);
@@ -205,19 +212,43 @@ at::Tensor CausalLM::llama_block(std::size_t index, const at::Tensor& h, const a
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
   if (cache) std::tie(k, v) = cache->append(index, k, v);
-  const at::Tensor& mask = l.sliding_window ? window_mask : full_mask;
-  const bool gqa = c.num_key_value_heads != c.num_attention_heads;
-  const double attn_dropout = training_ ? attention_dropout_ : 0.0;
-  at::Tensor attn = at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
-                                                     attn_dropout, /*is_causal=*/!mask.defined() && q.size(2) > 1, std::nullopt, gqa);
-  attn = attn.transpose(1, 2).reshape({B, T, c.num_attention_heads * c.head_dim});
-  at::Tensor out = h + l.o.forward(attn, training_);
+  const at::Tensor a = attention(q, k, v, attn, l.sliding_window, c.sliding_window, training_ ? attention_dropout_ : 0.0);
+  at::Tensor out = h + l.o.forward(a, training_);
   at::Tensor y = rms_norm(out, l.post_norm, c.rms_norm_eps);
   return out + l.down.forward(at::silu(l.gate.forward(y, training_)) * l.up.forward(y, training_), training_);
 }
 
+AttentionInputs CausalLM::attention_inputs(const at::Tensor& mask, bool mask4d, std::int64_t past, std::int64_t T,
+                                           const SequenceSegments* segments) const {
+  const at::Device dev = device();
+  AttentionInputs in;
+  const at::ScalarType compute = at::autocast::is_autocast_enabled(dev.type()) ? at::autocast::get_autocast_dtype(dev.type())
+                                                                                : dtype();
+  if (segments && !segments->empty() && past == 0 && varlen_flash_supported(dev, compute, config_.head_dim)) {
+    in.cu_seqlens = at::tensor(segments->offsets, at::kInt).to(dev, /*non_blocking=*/true);
+    in.max_seqlen = segments->max_length;
+    return in;
+  }
+  // Without padding or windows, SDPA's is_causal path needs no mask (and can use flash kernels).
+  // is_causal in SDPA aligns the causal diagonal to the top-left, which is wrong with cached keys: build a mask,
+  // except for one new token (a decode step), which sees every cached key: no mask and no is_causal. A mask there
+  // would push SDPA off its fast kernels for every layer of every step (on an H100 in bf16: 46 vs 17 ms a step).
+  if (mask4d) {  // as given (packed rows); a sliding window further limits it
+    in.full_mask = in.window_mask = mask.to(at::kBool);
+    if (config_.sliding_window && past + T > *config_.sliding_window)
+      in.window_mask = in.full_mask.logical_and(build_attention_mask({}, T, past, config_.sliding_window, dev));
+  } else {
+    in.full_mask = (mask.defined() || (past > 0 && T > 1)) ? build_attention_mask(mask, T, past, std::nullopt, dev) : at::Tensor();
+    in.window_mask = in.full_mask;
+    if (config_.sliding_window && past + T > *config_.sliding_window)
+      in.window_mask = build_attention_mask(mask, T, past, config_.sliding_window, dev);
+  }
+  return in;
+}
+
 at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                   const at::Tensor& position_ids, KVCache* cache) const {
+                                   const at::Tensor& position_ids, KVCache* cache,
+                                   const SequenceSegments* segments) const {
   LLMS_CHECK(input_ids.dim() == 2, "input_ids must be [batch, seq], found ", shape_str(input_ids.sizes()));
   const std::int64_t past = cache ? cache->length : 0;
   const std::int64_t B = input_ids.size(0), T = input_ids.size(1);
@@ -241,33 +272,20 @@ at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor
   else
     pos = at::arange(past, past + T, at::TensorOptions().dtype(at::kLong).device(dev)).expand({B, T});
   auto [cos, sin] = rope_cos_sin(inv_freq_, pos, dtype());
-  // Without padding or windows, SDPA's is_causal path needs no mask (and can use flash kernels).
-  // is_causal in SDPA aligns the causal diagonal to the top-left, which is wrong with cached keys: build a mask,
-  // except for one new token (a decode step), which sees every cached key: no mask and no is_causal. A mask there
-  // would push SDPA off its fast kernels for every layer of every step (on an H100 in bf16: 46 vs 17 ms a step).
-  at::Tensor full_mask, window_mask;
-  if (mask4d) {  // as given (packed rows); a sliding window further limits it
-    full_mask = window_mask = mask.to(at::kBool);
-    if (config_.sliding_window && past + T > *config_.sliding_window)
-      window_mask = full_mask.logical_and(build_attention_mask({}, T, past, config_.sliding_window, dev));
-  } else {
-    full_mask = (mask.defined() || (past > 0 && T > 1)) ? build_attention_mask(mask, T, past, std::nullopt, dev) : at::Tensor();
-    window_mask = full_mask;
-    if (config_.sliding_window && past + T > *config_.sliding_window)
-      window_mask = build_attention_mask(mask, T, past, config_.sliding_window, dev);
-  }
-  at::Tensor h = at::embedding(embed_, ids);
+  const AttentionInputs attn = attention_inputs(mask, mask4d, past, T, segments);
+  // As transformers' nn.Embedding(padding_idx=pad_token_id): the pad token's row gets no gradient from the input
+  // side (the padding positions, and real tokens that share its id, e.g. an EOS used as pad).
+  const std::int64_t pad = config_.pad_token_id.value_or(-1);
+  at::Tensor h = at::embedding(embed_, ids, pad >= 0 && pad < config_.vocab_size ? pad : -1);
   if (training_ && neftune_alpha_ > 0) h = neftune_noise(h, neftune_alpha_);
   const bool checkpoint = gradient_checkpointing_ && training_ && !cache && at::GradMode::is_enabled();
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     if (checkpoint) {
-      BlockFn block = [this, i, cos, sin, full_mask, window_mask](const at::Tensor& x) {
-        return layer_forward(i, x, cos, sin, full_mask, window_mask, nullptr);
-      };
+      BlockFn block = [this, i, cos, sin, attn](const at::Tensor& x) { return layer_forward(i, x, cos, sin, attn, nullptr); };
       const bool draws = layer_uses_dropout(*schema_, layers_[i]) || attention_dropout_ > 0;
       h = checkpointed(block, h, trainable_tensors(*schema_, layers_[i]), draws);
     } else {
-      h = layer_forward(i, h, cos, sin, full_mask, window_mask, cache);
+      h = layer_forward(i, h, cos, sin, attn, cache);
     }
   }
   return rms_norm(h, final_norm_, config_.rms_norm_eps);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "llmstudio/model/architecture.h"
+#include "llmstudio/model/attention.h"
 #include "llmstudio/model/kv_cache.h"
 #include "llmstudio/model/model_config.h"
 
@@ -70,9 +71,12 @@ class CausalLM {
   // advances it). Returns logits [B, T, vocab] in the model dtype.
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
                      const at::Tensor& position_ids = {}, KVCache* cache = nullptr) const;
-  // The final hidden states [B, T, hidden] (after the last norm).
+  // The final hidden states [B, T, hidden] (after the last norm). segments (training batches, no cache): the
+  // batch's causal segments, which the attention uses instead of attention_mask where the variable-length flash
+  // kernel runs (model/attention.h); the mask must still describe the same visibility for the other kernels.
   at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
-                           const at::Tensor& position_ids = {}, KVCache* cache = nullptr) const;
+                           const at::Tensor& position_ids = {}, KVCache* cache = nullptr,
+                           const SequenceSegments* segments = nullptr) const;
   at::Tensor logits(const at::Tensor& hidden) const;
 
   const ModelConfig& config() const { return config_; }
@@ -116,11 +120,14 @@ class CausalLM {
 
   // The decoder block of layer `index`: the architecture row's block family's function.
   at::Tensor layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
-                           const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const;
+                           const AttentionInputs& attn, KVCache* cache) const;
   // The Llama family's block (Llama, Mistral, Qwen2, Qwen3): RMSNorm, RoPE GQA attention (SDPA), RMSNorm, SwiGLU
   // MLP; with the layer's q_norm/k_norm defined (Qwen3), q and k are RMS-normalised per head before RoPE.
   at::Tensor llama_block(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
-                         const at::Tensor& full_mask, const at::Tensor& window_mask, KVCache* cache) const;
+                         const AttentionInputs& attn, KVCache* cache) const;
+  // What each query may see: the masks (or none), or the segments for the flash kernel.
+  AttentionInputs attention_inputs(const at::Tensor& mask, bool mask4d, std::int64_t past, std::int64_t T,
+                                   const SequenceSegments* segments) const;
 };
 
 // Positions for left-padded batches: cumsum(mask) - 1, padding positions set to 1 (as transformers' generate).

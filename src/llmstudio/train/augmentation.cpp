@@ -142,6 +142,8 @@ void mask_tokens(Batch& batch, const at::Tensor& mask, std::int32_t mask_token_i
   } else {
     batch.attention_mask = with_own_key(batch.attention_mask.to(at::kBool).logical_and(m.logical_not().view({B, 1, 1, T})));
   }
+  batch.segments = {};  // the mask now hides tokens inside segments: only the mask describes it
+  batch.padded = true;
   batch.input_ids = batch.input_ids.masked_fill(m, mask_token_id);
   batch.labels = batch.labels.masked_fill(m.to(batch.labels.device()), tokenizer::kIgnoreIndex);
 }

@@ -24,6 +24,7 @@ Batch collate(const std::vector<tokenizer::PromptSample>& samples, const std::ve
   std::vector<std::int64_t> ids(static_cast<std::size_t>(B * T), pad_token_id), mask(ids.size(), 0),
       labels(ids.size(), tokenizer::kIgnoreIndex);
   std::int64_t tokens = 0;
+  std::vector<std::int64_t> kept;
   for (std::int64_t b = 0; b < B; ++b) {
     const auto& s = samples[rows[static_cast<std::size_t>(b)]];
     const auto n = static_cast<std::int64_t>(s.input_ids.size());
@@ -37,9 +38,13 @@ Batch collate(const std::vector<tokenizer::PromptSample>& samples, const std::ve
     // The first kept token is predicted from padding: never a target.
     labels[static_cast<std::size_t>(b * T + (T - keep))] = tokenizer::kIgnoreIndex;
     tokens += keep;
+    kept.push_back(keep);
   }
   auto make = [&](std::vector<std::int64_t>& v) { return at::tensor(v, at::kLong).view({B, T}); };
-  return {make(ids), make(mask), make(labels), tokens};
+  Batch out{make(ids), make(mask), make(labels), tokens};
+  out.segments = model::SequenceSegments::left_padded(kept, T);
+  out.padded = tokens < B * T;
+  return out;
 }
 
 std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int64_t epoch, bool shuffle) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "llmstudio/model/attention.h"
 #include "llmstudio/tokenizer/prompt_format.h"
 
 namespace llmstudio::train {
@@ -18,6 +19,12 @@ struct Batch {
   at::Tensor labels;          // [B, T] int64, -100 on padding and masked positions
   std::int64_t tokens = 0;    // real (non-padding) tokens
   at::Tensor position_ids;    // [B, T] int64 for packed rows; undefined = derived from the mask
+  // The causal segments the attention_mask describes (padding, packed documents), for the flash kernel; empty
+  // when the mask says more (token-masking augmentation).
+  model::SequenceSegments segments;
+  bool padded = true;  // false: no padding and plain causal visibility, so the model needs no mask at all
+  // The mask to give the model: undefined when it would only say "causal".
+  at::Tensor model_mask() const { return padded ? attention_mask : at::Tensor(); }
 };
 
 // The batch of samples `rows` (indices into `samples`), padded to the quantile length.

@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include <cmath>
+#include <map>
 
 #include "llmstudio/core/error.h"
 
@@ -138,6 +139,7 @@ at::Tensor Optimizer::clip_grad_norm(double max_norm) {
 void Optimizer::step(double group_lr) {
   at::NoGradGuard no_grad;
   ++step_;
+  if (fused_adam_step(group_lr)) return;
   for (size_t i = 0; i < params_.size(); ++i) {
     const at::Tensor& p = params_[i].second;
     if (!p.grad().defined()) continue;
@@ -152,6 +154,39 @@ void Optimizer::step(double group_lr) {
       case OptimizerKind::AdamW8bit: adam_update(i, p.grad(), lr, wd); break;  // AdamW8bit: refused by validate()
     }
   }
+}
+
+// On CUDA, Adam/AdamW run as libtorch's fused multi-tensor kernels (torch.optim's fused=True: one launch per
+// group of parameters sharing a learning rate and weight decay, instead of several per parameter). Same update
+// as adam_update up to float rounding; every parameter reads one device step counter, so the bias correction
+// follows step_ as in adam_update. False (nothing done) off CUDA or for other optimizers.
+bool Optimizer::fused_adam_step(double group_lr) {
+  const bool adamw = config_.kind == OptimizerKind::AdamW;
+  if (!adamw && config_.kind != OptimizerKind::Adam) return false;
+  const at::Tensor& first = params_.front().second;
+  if (!first.is_cuda()) return false;
+  if (!device_step_.defined()) device_step_ = at::zeros({}, first.options().dtype(at::kFloat));
+  device_step_.fill_(static_cast<double>(step_));
+  std::map<std::pair<double, double>, std::vector<size_t>> groups;  // (lr, weight decay) -> parameters
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].second.grad().defined())
+      groups[{group_lr * lr_factors_[i], decay_[i] ? config_.weight_decay : 0.0}].push_back(i);
+  for (const auto& [key, members] : groups) {
+    std::vector<at::Tensor> p, g, m, v, steps;
+    for (size_t i : members) {
+      p.push_back(params_[i].second);
+      g.push_back(params_[i].second.grad());
+      m.push_back(slots_[0][i]);
+      v.push_back(slots_[1][i]);
+      steps.push_back(device_step_);
+    }
+    const auto [lr, wd] = key;
+    if (adamw)
+      at::_fused_adamw_(p, g, m, v, {}, steps, lr, config_.beta1, config_.beta2, wd, config_.eps, false, false);
+    else
+      at::_fused_adam_(p, g, m, v, {}, steps, lr, config_.beta1, config_.beta2, wd, config_.eps, false, false);
+  }
+  return true;
 }
 
 // torch.optim.Adam / AdamW (_single_tensor_adam(w)): bias-corrected moments; AdamW decays the weights

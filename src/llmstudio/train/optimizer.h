@@ -53,6 +53,7 @@ class Optimizer {
   const std::vector<double>& lr_factors() const { return lr_factors_; }
 
  private:
+  bool fused_adam_step(double group_lr);
   void adam_update(size_t i, at::Tensor g, double lr, double wd);
   void sgd_update(size_t i, at::Tensor g, double lr, double wd);
   void rmsprop_update(size_t i, at::Tensor g, double lr, double wd);
@@ -65,6 +66,7 @@ class Optimizer {
   std::vector<std::vector<at::Tensor>> slots_;  // slots_[k][i]: slot k of parameter i
   OptimizerConfig config_;
   std::int64_t step_ = 0;
+  at::Tensor device_step_;  // the fused kernels' step count (float32 on the parameters' CUDA device)
 };
 
 // H2O's differential learning rate (training.differential_learning_rate_layers / differential_learning_rate):

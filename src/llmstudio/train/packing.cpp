@@ -64,6 +64,13 @@ Batch collate_packed(const std::vector<tokenizer::PromptSample>& samples, const 
   const auto size = static_cast<std::size_t>(B * L);
   std::vector<std::int64_t> ids(size, pad_token_id), labels(size, tokenizer::kIgnoreIndex), pos(size, 0), seg(size, 0);
   std::int64_t tokens = 0;
+  model::SequenceSegments segs;
+  segs.offsets.push_back(0);
+  auto cut = [&](std::int64_t offset, std::int64_t length) {  // a segment ending at offset
+    if (length <= 0) return;
+    segs.offsets.push_back(static_cast<std::int32_t>(offset));
+    segs.max_length = std::max(segs.max_length, length);
+  };
   for (std::int64_t b = 0; b < B; ++b) {
     std::int64_t at = 0, segment = 0;
     for (auto s : rows[row_ids[static_cast<std::size_t>(b)]]) {
@@ -79,7 +86,9 @@ Batch collate_packed(const std::vector<tokenizer::PromptSample>& samples, const 
       }
       at += keep;
       tokens += keep;
+      cut(b * L + at, keep);
     }
+    cut((b + 1) * L, L - at);  // the row's padding
   }
   auto make = [&](std::vector<std::int64_t>& v) { return at::tensor(v, at::kLong).view({B, L}); };
   Batch out;
@@ -88,6 +97,7 @@ Batch collate_packed(const std::vector<tokenizer::PromptSample>& samples, const 
   out.position_ids = make(pos);
   out.attention_mask = packed_attention_mask(make(seg).to(mask_device));
   out.tokens = tokens;
+  out.segments = std::move(segs);
   return out;
 }
 

@@ -66,14 +66,4 @@ void StepProfiler::after_step(std::int64_t step) {
   }
 }
 
-std::function<void(std::int64_t)> chain_step_hooks(std::function<void(std::int64_t)> first,
-                                                   std::function<void(std::int64_t)> second) {
-  if (!first) return second;
-  if (!second) return first;
-  return [first, second](std::int64_t step) {
-    first(step);
-    second(step);
-  };
-}
-
 }  // namespace llmstudio::train

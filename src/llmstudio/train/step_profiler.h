@@ -31,8 +31,4 @@ class StepProfiler {
   bool active_ = false;
 };
 
-// `first` then `second` (either may be empty).
-std::function<void(std::int64_t)> chain_step_hooks(std::function<void(std::int64_t)> first,
-                                                   std::function<void(std::int64_t)> second);
-
 }  // namespace llmstudio::train

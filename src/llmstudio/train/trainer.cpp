@@ -28,6 +28,7 @@
 #include "llmstudio/train/augmentation.h"
 #include "llmstudio/train/batching.h"
 #include "llmstudio/train/checkpoints.h"
+#include "llmstudio/train/deferred_scalar.h"
 #include "llmstudio/train/loss.h"
 #include "llmstudio/train/lr_schedule.h"
 #include "llmstudio/train/mixed_precision.h"
@@ -302,15 +303,21 @@ class FineTuneRecipe {
           break;
         }
         const double lr = step(batches, s);
-        log_step(lr);
+        queue_log(lr);
         if (step_ % eval_every_ == 0 || step_ == plan_.total_steps) {
+          flush_log();
           if (opts_.progress_bar) log_.stream() << "\n";
           after_evaluation(evaluate());
           experiment::write_run_progress(dir_.path(), {RunStatus::Running, step_, plan_.total_steps, ""});
         }
-        if (opts_.after_step) opts_.after_step(step_);
+        if (opts_.after_step) {
+          flush_log();  // the hook sees this step's metrics written
+          opts_.after_step(step_);
+        }
+        if (opts_.step_observer) opts_.step_observer(step_);
       }
     }
+    flush_log();
     if (opts_.progress_bar) log_.stream() << "\n";
   }
 
@@ -326,7 +333,8 @@ class FineTuneRecipe {
       at::Tensor loss;
       {
         AutocastScope autocast(lm_->device().type(), mp_.dtype, mp_.enabled);
-        loss = causal_lm_loss(lm_->forward(b.input_ids, b.attention_mask, b.position_ids), b.labels, loss_kind_) /
+        loss = causal_lm_loss(lm_->logits(lm_->hidden_states(b.input_ids, b.model_mask(), b.position_ids, nullptr, &b.segments)),
+                              b.labels, loss_kind_) /
                static_cast<double>(accum);
       }
       (mp_.loss_scaling ? scaler_.scale_loss(loss) : loss).backward();
@@ -338,7 +346,7 @@ class FineTuneRecipe {
     const double lr = schedule_.at(step_);
     if (apply) optimizer_->step(lr);
     ++step_;
-    if (!mp_.loss_scaling) last_loss_ = step_loss.item<double>();  // the one synchronisation per step, for logging
+    step_loss_ = step_loss;  // read by queue_log without waiting for the device
     return lr;
   }
 
@@ -368,15 +376,36 @@ class FineTuneRecipe {
     return apply;
   }
 
-  void log_step(double lr) {
+  // The step's metrics are written once its loss is on the host: after the next step has been queued (so the
+  // device never waits for the host between steps), or earlier where something reads them (flush_log).
+  void queue_log(double lr) {
+    flush_log();
+    pending_.emplace();
+    pending_->step = step_;
+    pending_->lr = lr;
+    pending_->tokens_seen = tokens_seen_;
+    if (mp_.loss_scaling) pending_->loss_read = true;  // last_loss_ already read with the inf/nan flag
+    else pending_->loss.put(step_loss_);
+  }
+
+  void flush_log() {
+    if (!pending_) return;
+    if (!pending_->loss_read) last_loss_ = pending_->loss.get();
+    const std::int64_t step = pending_->step, tokens = pending_->tokens_seen;
+    const double lr = pending_->lr;
+    pending_.reset();
+    log_step(step, lr, tokens);
+  }
+
+  void log_step(std::int64_t step, double lr, std::int64_t tokens_seen) {
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start_).count();
-    const double tps = elapsed > 0 ? static_cast<double>(tokens_seen_) / elapsed : 0;
-    const std::int64_t done_here = step_ - first_step_, total = plan_.total_steps;
-    const double eta = done_here > 0 ? elapsed / static_cast<double>(done_here) * static_cast<double>(total - step_) : 0;
-    const double epoch = static_cast<double>(step_) / static_cast<double>(plan_.steps_per_epoch);
-    append_metric(dir_, {{"type", "train"}, {"step", step_}, {"epoch", epoch}, {"loss", last_loss_}, {"lr", lr},
+    const double tps = elapsed > 0 ? static_cast<double>(tokens_seen) / elapsed : 0;
+    const std::int64_t done_here = step - first_step_, total = plan_.total_steps;
+    const double eta = done_here > 0 ? elapsed / static_cast<double>(done_here) * static_cast<double>(total - step) : 0;
+    const double epoch = static_cast<double>(step) / static_cast<double>(plan_.steps_per_epoch);
+    append_metric(dir_, {{"type", "train"}, {"step", step}, {"epoch", epoch}, {"loss", last_loss_}, {"lr", lr},
                          {"tokens_per_s", tps}, {"elapsed_s", elapsed}});
-    const std::string line = "step " + std::to_string(step_) + "/" + std::to_string(total) + "  loss " +
+    const std::string line = "step " + std::to_string(step) + "/" + std::to_string(total) + "  loss " +
                              fmt(last_loss_) + "  lr " + fmt(lr, 3) + "  " + fmt(tps, 5) + " tok/s  ETA " + duration(eta);
     if (opts_.progress_bar) log_.stream() << "\r" << line << "   " << std::flush;
     else log_.line(line);
@@ -525,6 +554,15 @@ class FineTuneRecipe {
   std::int64_t eval_every_ = 1;
   std::int64_t step_ = 0, first_step_ = 0, tokens_seen_ = 0;
   double best_ = NAN, last_loss_ = NAN;
+  struct PendingLog {
+    std::int64_t step = 0;
+    double lr = 0;
+    std::int64_t tokens_seen = 0;
+    DeferredScalar loss;
+    bool loss_read = false;
+  };
+  std::optional<PendingLog> pending_;  // the last step, not yet logged (queue_log)
+  at::Tensor step_loss_;               // the last step's loss, on the device
   bool interrupted_ = false;
   std::chrono::steady_clock::time_point t_start_;
 };

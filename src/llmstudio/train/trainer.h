@@ -28,6 +28,9 @@ struct TrainOptions {
   const std::atomic<bool>* stop = nullptr; // set by a signal handler: checkpoint at the next step boundary
   bool progress_bar = false;               // \r progress line (a terminal) instead of plain lines
   std::function<void(std::int64_t)> after_step;  // called after each optimizer step with the steps done
+  // Like after_step, but without first writing that step's metrics (which would wait for the device): for
+  // observers that must not change the run's timing (train/step_profiler).
+  std::function<void(std::int64_t)> step_observer;
 };
 
 struct TrainResult {
