@@ -173,6 +173,23 @@ TEST(LinearCrossEntropy, NoGradForwardAndInputChecks) {
   EXPECT_THROW(kernels::linear_cross_entropy(in.hidden, in.weight, in.labels.narrow(0, 0, 5), in.weights, o), Error);
 }
 
+TEST(LinearCrossEntropy, SecondBackwardNeedsRecompute) {
+  // Eager gradients are handed out (and released) by the first backward; Recompute can backward again.
+  const Inputs in = random_inputs(21, 8, 15, 20);
+  for (LceGrad grad : {LceGrad::Eager, LceGrad::Recompute}) {
+    const at::Tensor h = in.hidden.detach().requires_grad_(true);
+    const at::Tensor loss = chunked(in, 4, grad)(h, in.weight);
+    loss.backward({}, /*retain_graph=*/true);
+    const at::Tensor first = h.grad().clone();
+    if (grad == LceGrad::Eager) {
+      EXPECT_THROW(loss.backward(), Error);
+    } else {
+      loss.backward();
+      EXPECT_LT(rel_diff(h.grad(), 2 * first, "second backward grad_hidden"), 1e-6);
+    }
+  }
+}
+
 TEST(LinearCrossEntropy, AutoChunkRowsFollowTheVocabulary) {
   const LinearCrossEntropyOptions o;  // 256 MiB of float32 logits per chunk
   EXPECT_EQ(kernels::linear_cross_entropy_chunk_rows(8192, 128256, o), 512);

@@ -99,9 +99,15 @@ class LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossE
     const at::Tensor g = grad_outputs[0].to(at::kFloat);  // 0-dim, on the device
     at::Tensor grad_h, grad_w;
     if (ctx->saved_data["eager"].toBool()) {
-      const at::Tensor eh = ctx->saved_data["grad_h"].toTensor(), ew = ctx->saved_data["grad_w"].toTensor();
-      if (eh.defined()) grad_h = eh * g;  // 0-dim float32 factor: the result keeps the compute dtype
-      if (ew.defined()) grad_w = ew * g;
+      // Taken out of the context (the node lives as long as the loss tensor, i.e. through the whole backward) and
+      // scaled in place (a 0-dim float32 factor keeps the compute dtype): no second [V, H] buffer.
+      LLMS_CHECK(ctx->saved_data.count("grad_h") != 0,
+                 "linear_cross_entropy: backward ran a second time, but eager gradients are released by the first\n"
+                 "  hint: use LceGrad::Recompute to backward more than once");
+      grad_h = ctx->saved_data["grad_h"].toTensor(), grad_w = ctx->saved_data["grad_w"].toTensor();
+      ctx->saved_data.erase("grad_h"), ctx->saved_data.erase("grad_w");
+      if (grad_h.defined()) grad_h.mul_(g);
+      if (grad_w.defined()) grad_w.mul_(g);
     } else {
       recompute_grads(ctx, g, grad_h, grad_w);
     }
