@@ -237,6 +237,14 @@ TEST(LinearCrossEntropy, CausalLossFromHiddenMatchesCausalLmLoss) {
     // CPU default (Auto): exactly the plain formula, bit for bit.
     const at::Tensor auto_loss = train::causal_lm_loss_from_hidden(hidden3, in.weight, labels, kind);
     EXPECT_TRUE(at::equal(auto_loss, train::causal_lm_loss(at::linear(hidden3, in.weight), labels, kind))) << name;
+    // A batch without any target: 0 with zero gradients (no NaN) from the kernel path.
+    LinearCrossEntropyOptions o;
+    o.impl = LceImpl::Chunked;
+    const at::Tensor h = hidden3.detach().requires_grad_(true);
+    const at::Tensor none = train::causal_lm_loss_from_hidden(h, in.weight, at::full_like(labels, -100), kind, o);
+    none.backward();
+    EXPECT_EQ(none.item<float>(), 0.0f) << name;
+    EXPECT_EQ(h.grad().abs().max().item<float>(), 0.0f) << name;
   }
 }
 
