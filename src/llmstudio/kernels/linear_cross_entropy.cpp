@@ -166,7 +166,8 @@ bool eager_grads(LceGrad mode, at::ScalarType compute) {
 
 bool linear_cross_entropy_chunked_on(const at::Device& device) { return device.is_cuda(); }
 
-std::int64_t linear_cross_entropy_chunk_rows(std::int64_t n, std::int64_t vocab, const LinearCrossEntropyOptions& options) {
+std::int64_t linear_cross_entropy_chunk_rows(std::int64_t n, std::int64_t vocab,
+                                             const LinearCrossEntropyOptions& options) {
   std::int64_t rows = options.chunk_rows;
   if (rows <= 0) {
     rows = options.chunk_bytes / (4 * std::max<std::int64_t>(vocab, 1));

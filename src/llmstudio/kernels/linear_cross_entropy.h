@@ -48,6 +48,7 @@ at::Tensor linear_cross_entropy_reference(const at::Tensor& hidden, const at::Te
 bool linear_cross_entropy_chunked_on(const at::Device& device);
 
 // Rows per chunk for a vocabulary of `vocab` (options.chunk_rows when > 0), at least 1 and at most n.
-std::int64_t linear_cross_entropy_chunk_rows(std::int64_t n, std::int64_t vocab, const LinearCrossEntropyOptions& options);
+std::int64_t linear_cross_entropy_chunk_rows(std::int64_t n, std::int64_t vocab,
+                                             const LinearCrossEntropyOptions& options);
 
 }  // namespace llmstudio::kernels
