@@ -78,6 +78,8 @@ class CausalLM {
                            const at::Tensor& position_ids = {}, KVCache* cache = nullptr,
                            const SequenceSegments* segments = nullptr) const;
   at::Tensor logits(const at::Tensor& hidden) const;
+  // The lm_head weight [vocab, hidden] that logits() applies (the embedding table itself when tied).
+  const at::Tensor& lm_head_weight() const { return lm_head_; }
 
   const ModelConfig& config() const { return config_; }
   const LoadReport& report() const { return report_; }

@@ -333,8 +333,9 @@ class FineTuneRecipe {
       at::Tensor loss;
       {
         AutocastScope autocast(lm_->device().type(), mp_.dtype, mp_.enabled);
-        loss = causal_lm_loss(lm_->logits(lm_->hidden_states(b.input_ids, b.model_mask(), b.position_ids, nullptr, &b.segments)),
-                              b.labels, loss_kind_) /
+        loss = causal_lm_loss_from_hidden(
+                   lm_->hidden_states(b.input_ids, b.model_mask(), b.position_ids, nullptr, &b.segments),
+                   lm_->lm_head_weight(), b.labels, loss_kind_) /
                static_cast<double>(accum);
       }
       (mp_.loss_scaling ? scaler_.scale_loss(loss) : loss).backward();
@@ -443,7 +444,8 @@ class FineTuneRecipe {
       const at::Tensor labels = b.labels.to(lm_->device());
       const auto targets = labels.narrow(1, 1, labels.size(1) - 1).ne(-100).sum().item<std::int64_t>();
       if (targets == 0) continue;
-      const at::Tensor loss = causal_lm_loss(lm_->forward(b.input_ids, b.attention_mask), labels, LossKind::TokenAveraged);
+      const at::Tensor loss = causal_lm_loss_from_hidden(lm_->hidden_states(b.input_ids, b.attention_mask),
+                                                         lm_->lm_head_weight(), labels, LossKind::TokenAveraged);
       sum += loss.item<double>() * static_cast<double>(targets);
       n += targets;
     }
