@@ -36,11 +36,32 @@ template <int N, typename T> __device__ __forceinline__ void load(const T* p, fl
   for (int k = 0; k < N; ++k) f[k] = to_f(a.v[k]);
 }
 
+__device__ __forceinline__ unsigned bits_of(float v) { return __float_as_uint(v); }
+__device__ __forceinline__ unsigned bits_of(bf16 v) { return __bfloat16_as_ushort(v); }
+__device__ __forceinline__ unsigned bits_of(f16 v) { return __half_as_ushort(v); }
+
+// Stores N elements as 32-bit words packed by hand, written 16 bytes at a time when there are 4 or more words (a
+// struct or uint4 copy compiled to 2- or 4-byte stores in the RMSNorm kernels). p must be a global-memory pointer.
 template <int N, typename T> __device__ __forceinline__ void store(T* p, const float (&f)[N]) {
-  Vec<T, N> a;
+  constexpr int per_word = 4 / static_cast<int>(sizeof(T));
+  constexpr int words = N / per_word;
+  if constexpr (N % per_word != 0 || words % 4 != 0) {
 #pragma unroll
-  for (int k = 0; k < N; ++k) a.v[k] = from_f<T>(f[k]);
-  *reinterpret_cast<Vec<T, N>*>(p) = a;
+    for (int k = 0; k < N; ++k) p[k] = from_f<T>(f[k]);
+  } else {
+    unsigned w[words];
+#pragma unroll
+    for (int i = 0; i < words; ++i) {
+      w[i] = 0;
+#pragma unroll
+      for (int k = 0; k < per_word; ++k) w[i] |= bits_of(from_f<T>(f[i * per_word + k])) << (16 * k);
+    }
+#pragma unroll
+    for (int i = 0; i < words / 4; ++i)  // explicit 16-byte store: the compiler split the uint4 copy in some kernels
+      asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(reinterpret_cast<uint4*>(p) + i), "r"(w[4 * i]),
+                   "r"(w[4 * i + 1]), "r"(w[4 * i + 2]), "r"(w[4 * i + 3])
+                   : "memory");
+  }
 }
 
 // Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total. `red` holds 32 floats.
