@@ -1,6 +1,8 @@
 // Attention kernels of a decoder block (see attention.h).
 #include "llmstudio/model/attention.h"
 
+#include <ATen/autocast_mode.h>
+
 #include "llmstudio/core/error.h"
 
 namespace llmstudio::model {
@@ -32,7 +34,13 @@ at::Tensor varlen_flash(const at::Tensor& q, const at::Tensor& k, const at::Tens
   LLMS_CHECK(k.size(2) == T, "varlen attention: keys must be the queries' tokens (no KV cache), found ", k.size(2),
              " keys for ", T, " queries");
   // [B, H, T, D] -> [B*T, H, D]
-  auto flat = [&](const at::Tensor& x) { return x.transpose(1, 2).reshape({B * T, x.size(1), D}); };
+  // Under autocast the flash kernel computes in the autocast dtype, as SDPA would (q/k may be float32 there:
+  // RoPE with float32 cos/sin promotes them). A [B, H, T, D] view of [B, T, H, D] memory flattens for free.
+  const at::DeviceType type = q.device().type();
+  const at::ScalarType dtype = at::autocast::is_autocast_enabled(type) ? at::autocast::get_autocast_dtype(type) : q.scalar_type();
+  LLMS_CHECK(varlen_flash_supported(q.device(), dtype, D), "varlen attention: flash attention cannot run ",
+             c10::toString(dtype), " with head_dim ", D, " on ", q.device().str());
+  auto flat = [&](const at::Tensor& x) { return x.to(dtype).transpose(1, 2).reshape({B * T, x.size(1), D}); };
   std::optional<std::int64_t> left, right;
   if (window) {
     left = *window - 1;  // keys k >= q - (window - 1)
@@ -49,7 +57,7 @@ at::Tensor varlen_flash(const at::Tensor& q, const at::Tensor& k, const at::Tens
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionInputs& in,
                      bool sliding, std::optional<std::int64_t> sliding_window, double dropout) {
   const std::int64_t B = q.size(0), Hq = q.size(1), T = q.size(2), D = q.size(3);
-  if (in.cu_seqlens.defined() && varlen_flash_supported(q.device(), q.scalar_type(), D))
+  if (in.cu_seqlens.defined())  // the caller checked varlen_flash_supported for the compute dtype: no mask was built
     return varlen_flash(q, k, v, in, sliding ? sliding_window : std::nullopt, dropout);
   const at::Tensor& mask = sliding ? in.window_mask : in.full_mask;
   const bool gqa = k.size(1) != Hq;

@@ -8,6 +8,9 @@
 
 #include "llmstudio/core/error.h"
 #include "llmstudio/io/safetensors.h"
+#include "llmstudio/kernels/rms_norm.h"
+#include "llmstudio/kernels/rope.h"
+#include "llmstudio/kernels/swiglu.h"
 #include "llmstudio/model/architecture.h"
 #include "llmstudio/model/dora.h"
 #include "llmstudio/model/grad_checkpoint.h"
@@ -160,10 +163,7 @@ void CausalLM::set_attention_dropout(double p) {
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  // As transformers: normalise in float32, cast back, then scale.
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
-  return weight * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
+  return kernels::rms_norm(x, weight, eps);
 }
 
 at::Tensor positions_from_mask(const at::Tensor& attention_mask) {
@@ -201,21 +201,21 @@ at::Tensor CausalLM::llama_block(std::size_t index, const at::Tensor& h, const a
   const auto& c = config_;
   const DecoderLayer& l = layers_[index];
   const std::int64_t B = h.size(0), T = h.size(1);
-  at::Tensor x = rms_norm(h, l.input_norm, c.rms_norm_eps);
+  at::Tensor x = kernels::rms_norm(h, l.input_norm, c.rms_norm_eps);
   at::Tensor q = l.q.forward(x, training_).view({B, T, c.num_attention_heads, c.head_dim}).transpose(1, 2);
   at::Tensor k = l.k.forward(x, training_).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
   at::Tensor v = l.v.forward(x, training_).view({B, T, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
   if (l.q_norm.defined()) {  // Qwen3: RMSNorm over head_dim, per head, before RoPE
-    q = rms_norm(q, l.q_norm, c.rms_norm_eps);
-    k = rms_norm(k, l.k_norm, c.rms_norm_eps);
+    q = kernels::rms_norm(q, l.q_norm, c.rms_norm_eps);
+    k = kernels::rms_norm(k, l.k_norm, c.rms_norm_eps);
   }
-  q = apply_rope(q, cos, sin);
-  k = apply_rope(k, cos, sin);
+  q = kernels::apply_rope(q, cos, sin);
+  k = kernels::apply_rope(k, cos, sin);
   if (cache) std::tie(k, v) = cache->append(index, k, v);
   const at::Tensor a = attention(q, k, v, attn, l.sliding_window, c.sliding_window, training_ ? attention_dropout_ : 0.0);
   at::Tensor out = h + l.o.forward(a, training_);
-  at::Tensor y = rms_norm(out, l.post_norm, c.rms_norm_eps);
-  return out + l.down.forward(at::silu(l.gate.forward(y, training_)) * l.up.forward(y, training_), training_);
+  at::Tensor y = kernels::rms_norm(out, l.post_norm, c.rms_norm_eps);
+  return out + l.down.forward(kernels::swiglu(l.gate.forward(y, training_), l.up.forward(y, training_)), training_);
 }
 
 AttentionInputs CausalLM::attention_inputs(const at::Tensor& mask, bool mask4d, std::int64_t past, std::int64_t T,
@@ -288,7 +288,7 @@ at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor
       h = layer_forward(i, h, cos, sin, attn, cache);
     }
   }
-  return rms_norm(h, final_norm_, config_.rms_norm_eps);
+  return kernels::rms_norm(h, final_norm_, config_.rms_norm_eps);
 }
 
 at::Tensor neftune_noise(const at::Tensor& embeds, double alpha) {

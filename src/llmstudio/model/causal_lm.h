@@ -140,6 +140,7 @@ at::Tensor positions_from_mask(const at::Tensor& attention_mask);
 at::Tensor build_attention_mask(const at::Tensor& attention_mask, std::int64_t q_len, std::int64_t past_len,
                                 std::optional<std::int64_t> sliding_window, const at::Device& device);
 
+// LlamaRMSNorm; forwards to kernels::rms_norm (the backend picks the implementation).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
 // Mirrors H2O's neftune_post_forward_hook (utils/modeling_utils.py, as transformers' NEFTune hook):

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/kernels/rope.h"
 
 namespace llmstudio::model {
 
@@ -38,10 +39,7 @@ std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const
 }
 
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  const std::int64_t half = x.size(-1) / 2;
-  at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  at::Tensor rotated = at::cat({-x2, x1}, -1);
-  return x * cos + rotated * sin;
+  return kernels::apply_rope(x, cos, sin);
 }
 
 }  // namespace llmstudio::model

@@ -15,7 +15,7 @@ at::Tensor rope_inv_freq(const RopeConfig& rope, std::int64_t head_dim);
 std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& position_ids,
                                                at::ScalarType dtype);
 
-// x [B, H, T, D] rotated: x*cos + rotate_half(x)*sin.
+// x [B, H, T, D] rotated: x*cos + rotate_half(x)*sin. Forwards to kernels::apply_rope (the backend picks the implementation).
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
 }  // namespace llmstudio::model

@@ -1,0 +1,52 @@
+// Host entry points of the CUDA kernels (kernels/cuda/*.cu): plain pointers, sizes and a stream, no torch types,
+// so that nvcc compiles only CUDA headers (fast CI builds). Called by the dispatch in kernels/*.cpp, which owns
+// the tensors, the device guard, the stream (at::cuda::getCurrentCUDAStream) and the launch-error check.
+// Every kernel computes in float32; 16-byte vector loads when the pointers/strides allow, element loads otherwise.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace llmstudio::kernels::cuda {
+
+enum class DType : int { F32 = 0, BF16 = 1, F16 = 2 };
+
+// RMSNorm over the last dimension of `rows` contiguous rows of D elements: y = (x * rstd).to(X) * w, with rstd
+// saved per row (float32). w is float32 [D]. Type pairs (X, Y): equal, or Y = float32.
+struct RmsNormForward {
+  const void* x; const float* w; void* y; float* rstd;
+  std::int64_t rows; int D; float eps; DType xt, yt; int sm_count;
+};
+void rms_norm_forward(const RmsNormForward& a, cudaStream_t stream);
+
+// Gradients: dx [rows, D] in X; when dw_partial is set, per-block partial sums of dw into dw_partial
+// [rms_norm_backward_blocks(rows, D, sm_count), D] (float32; the caller sums over the first dimension).
+struct RmsNormBackward {
+  const void* dy; const void* x; const float* w; const float* rstd; void* dx; float* dw_partial;
+  std::int64_t rows; int D; DType xt, yt; int sm_count;
+};
+int rms_norm_backward_blocks(std::int64_t rows, int D, int sm_count);
+void rms_norm_backward(const RmsNormBackward& a, cudaStream_t stream);
+int rms_norm_max_dim();  // the backward keeps one float per column in shared memory
+
+// Rotate-half RoPE on x [B, H, T, D] (any strides, last dim contiguous) with cos/sin float32 [B, T, D]:
+//   forward:  y1 = x1*c1 - x2*s1, y2 = x2*c2 + x1*s2      (1 = first half of D, 2 = second half)
+//   backward: the transpose, dx1 = g1*c1 + g2*s2, dx2 = g2*c2 - g1*s1.
+struct Rope {
+  const void* in; const float* cos; const float* sin; void* out;
+  std::int64_t B, H, T; int D;
+  std::int64_t in_stride[3], out_stride[3];  // strides (elements) of dims B, H, T
+  DType it, ot; bool backward; int sm_count;
+};
+void rope(const Rope& a, cudaStream_t stream);
+
+// SwiGLU on n contiguous elements of one dtype: y = silu(g) * u; backward dg = dy*u*silu'(g), du = dy*silu(g).
+struct SwiGLU {
+  const void* gate; const void* up; const void* dy; void* y; void* dgate; void* dup;
+  std::int64_t n; DType t; int sm_count;
+};
+void swiglu_forward(const SwiGLU& a, cudaStream_t stream);
+void swiglu_backward(const SwiGLU& a, cudaStream_t stream);
+
+}  // namespace llmstudio::kernels::cuda

@@ -1,0 +1,165 @@
+// Comparisons of the kernels module's dispatch (kernels::rms_norm / apply_rope / swiglu) with its plain libtorch
+// references on one device, forward and every input gradient, on fresh random inputs: the relative error
+// ||a - b|| / ||b|| (float64) and the largest absolute difference per tensor. Shared by the unit test
+// (tests/unit/torch_kernels_test.cpp) and llms_kernels_tool (the GPU machine has no GoogleTest).
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "llmstudio/kernels/backend.h"
+#include "llmstudio/kernels/rms_norm.h"
+#include "llmstudio/kernels/rope.h"
+#include "llmstudio/kernels/swiglu.h"
+#include "llmstudio/model/model_config.h"
+#include "llmstudio/model/rope.h"
+
+namespace llmstudio::kernel_checks {
+
+struct Diff {
+  std::string tensor;
+  double rel = 0, max_abs = 0;
+};
+
+struct Result {
+  std::string name;
+  double tol = 0;
+  std::vector<Diff> diffs;
+  bool finite = true;
+  bool pass() const {
+    if (!finite) return false;
+    for (const auto& d : diffs)
+      if (!(d.rel <= tol)) return false;
+    return true;
+  }
+  double worst() const {
+    double w = 0;
+    for (const auto& d : diffs) w = std::max(w, d.rel);
+    return w;
+  }
+  std::string line() const {
+    std::string s = (pass() ? "ok   " : "FAIL ") + name + " (tol " + std::to_string(tol) + "):";
+    char buf[96];
+    for (const auto& d : diffs) {
+      std::snprintf(buf, sizeof buf, " %s rel %.2e max|d| %.2e;", d.tensor.c_str(), d.rel, d.max_abs);
+      s += buf;
+    }
+    return s + (finite ? "" : " NON-FINITE");
+  }
+};
+
+inline std::string ts(at::ScalarType t) { return at::toString(t); }
+
+inline double tolerance(at::ScalarType t) { return t == at::kFloat ? 1e-5 : 1e-2; }
+
+inline Diff diff(const std::string& name, const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor ad = a.to(at::kDouble), bd = b.to(at::kDouble);
+  const double denom = bd.norm().item<double>();
+  return {name, (ad - bd).norm().item<double>() / (denom > 0 ? denom : 1.0), (ad - bd).abs().max().item<double>()};
+}
+
+// The op applied to leaf tensors (views such as transposes are made inside, so gradients reach the leaves).
+using Op = std::function<at::Tensor(const std::vector<at::Tensor>& leaves)>;
+
+// Output and the gradients of sum(out * r) for every leaf, computed with the kernels or with the references.
+inline std::vector<at::Tensor> run(const Op& op, const std::vector<at::Tensor>& leaves, const at::Tensor& r,
+                                   bool reference) {
+  const bool before = kernels::reference_only();
+  kernels::set_reference_only(reference);
+  std::vector<at::Tensor> in;
+  for (const auto& l : leaves) in.push_back(l.detach().clone().requires_grad_(true));
+  at::Tensor out = op(in);
+  kernels::set_reference_only(before);
+  std::vector<at::Tensor> res{out.detach()};
+  for (auto& g : torch::autograd::grad({(out.to(at::kFloat) * r).sum()}, in)) res.push_back(g);
+  return res;
+}
+
+// Kernel vs reference (forward and gradients). Every output must be written and finite.
+inline Result compare(const std::string& name, const Op& op, const std::vector<at::Tensor>& leaves,
+                      const std::vector<std::string>& names, double tol) {
+  at::Tensor probe;
+  {
+    at::NoGradGuard ng;
+    probe = op(leaves);
+  }
+  const at::Tensor r = at::randn(probe.sizes(), probe.options().dtype(at::kFloat));
+  const auto ref = run(op, leaves, r, /*reference=*/true);
+  const auto got = run(op, leaves, r, /*reference=*/false);
+  Result res{name, tol, {}, true};
+  res.diffs.push_back(diff("y", got[0], ref[0]));
+  res.finite = res.finite && got[0].isfinite().all().item<bool>() && got[0].scalar_type() == ref[0].scalar_type();
+  for (size_t i = 0; i < names.size(); ++i) {
+    res.diffs.push_back(diff("d" + names[i], got[i + 1], ref[i + 1]));
+    res.finite = res.finite && got[i + 1].isfinite().all().item<bool>();
+  }
+  return res;
+}
+
+inline at::TensorOptions opts(at::Device dev, at::ScalarType t) { return at::TensorOptions().device(dev).dtype(t); }
+
+// x [rows..., D] (or, with `heads`, a [B, H, T, D] transposed view of [B, T, H, D], as the Qwen3 q/k norms).
+inline Result check_rms_norm(at::Device dev, at::ScalarType xt, at::ScalarType wt, std::vector<std::int64_t> shape,
+                             bool transposed_heads = false) {
+  const at::Tensor x = at::randn(shape, opts(dev, xt));
+  const at::Tensor w = (1.0 + 0.2 * at::randn({shape.back()}, opts(dev, at::kFloat))).to(wt);
+  Op op = [transposed_heads](const std::vector<at::Tensor>& v) {
+    const at::Tensor xi = transposed_heads ? v[0].transpose(1, 2) : v[0];
+    return kernels::rms_norm(xi, v[1], 1e-6);
+  };
+  std::string name = "rms_norm x" + ts(xt) + (transposed_heads ? " transposed" : "") + " w" +
+                     ts(wt) + " " + c10::str(at::IntArrayRef(shape));
+  return compare(name, op, {x, w}, {"x", "w"}, tolerance(xt));
+}
+
+// q [B, H, T, D] as the model makes it: a transposed view of [B, T, H, D]; cos/sin from model::rope_cos_sin at
+// random positions, in `ct` (float32 with bf16 q is the autocast case).
+inline Result check_rope(at::Device dev, at::ScalarType xt, at::ScalarType ct, std::int64_t B, std::int64_t H,
+                         std::int64_t T, std::int64_t D) {
+  const at::Tensor x = at::randn({B, T, H, D}, opts(dev, xt));
+  const at::Tensor pos = at::randint(0, 4096, {B, T}, opts(dev, at::kLong));
+  model::RopeConfig rc;
+  auto [cos, sin] = model::rope_cos_sin(model::rope_inv_freq(rc, D).to(dev), pos, ct);
+  Op op = [cos, sin](const std::vector<at::Tensor>& v) { return kernels::apply_rope(v[0].transpose(1, 2), cos, sin); };
+  const std::string name = "apply_rope x" + ts(xt) + " cos" + ts(ct) + " [" + std::to_string(B) +
+                           "," + std::to_string(H) + "," + std::to_string(T) + "," + std::to_string(D) + "] transposed";
+  return compare(name, op, {x}, {"x"}, tolerance(xt));
+}
+
+inline Result check_swiglu(at::Device dev, at::ScalarType t, std::vector<std::int64_t> shape) {
+  const at::Tensor g = 2.0 * at::randn(shape, opts(dev, t)), u = at::randn(shape, opts(dev, t));
+  Op op = [](const std::vector<at::Tensor>& v) { return kernels::swiglu(v[0], v[1]); };
+  return compare("swiglu " + ts(t) + " " + c10::str(at::IntArrayRef(shape)), op, {g, u}, {"gate", "up"},
+                 tolerance(t));
+}
+
+// Every comparison the CUDA kernels must pass: hidden 576 and 2048, odd row counts, head_dim 64 and 128,
+// transposed q/k views, fp32/bf16/fp16 and the mixed dtypes of autocast; shapes that take the element-wise paths.
+inline std::vector<Result> all_cuda_checks(at::Device dev) {
+  std::vector<Result> r;
+  for (auto t : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    r.push_back(check_rms_norm(dev, t, t, {3, 37, 576}));
+    r.push_back(check_rms_norm(dev, t, t, {2, 129, 2048}));
+    r.push_back(check_rope(dev, t, t, 2, 5, 37, 64));
+    r.push_back(check_rope(dev, t, t, 3, 4, 29, 128));
+    r.push_back(check_swiglu(dev, t, {3, 37, 1536}));
+    r.push_back(check_swiglu(dev, t, {5, 7, 99}));  // 3465 elements: no 16-byte path
+  }
+  r.push_back(check_rms_norm(dev, at::kFloat, at::kFloat, {7, 100}));        // D % 4 != 0: element path
+  r.push_back(check_rms_norm(dev, at::kBFloat16, at::kBFloat16, {2, 3, 13, 64}, /*transposed_heads=*/true));
+  r.push_back(check_rms_norm(dev, at::kBFloat16, at::kFloat, {2, 3, 13, 128}, /*transposed_heads=*/true));
+  r.push_back(check_rms_norm(dev, at::kFloat, at::kBFloat16, {5, 576}));
+  r.push_back(check_rms_norm(dev, at::kBFloat16, at::kFloat, {3, 37, 576}));
+  r.push_back(check_rope(dev, at::kBFloat16, at::kFloat, 2, 5, 37, 64));   // autocast: bf16 q, float32 cos/sin
+  r.push_back(check_rope(dev, at::kHalf, at::kFloat, 1, 3, 11, 128));
+  r.push_back(check_rope(dev, at::kFloat, at::kFloat, 1, 3, 11, 18));      // half 9: element path
+  return r;
+}
+
+}  // namespace llmstudio::kernel_checks
