@@ -69,6 +69,7 @@ class Row:
     mixed: bool = True       # bf16 autocast (False: plain fp32)
     ref_from: str = ""       # a row whose reference measurement is the same workload (reused when run)
     default: bool = True     # in the default row set
+    warmup: int = 5          # tokens/s over steps warmup+1..N
     lora_r: int = 16
     lora_alpha: int = 32
     lora_targets: tuple = tuple(LORA_ALL)
@@ -175,7 +176,7 @@ def quarter_length_dataset(fmt, path, n, seq, seed=1):
 # ---- ours ---------------------------------------------------------------------------------------------------------
 
 def ours_train(llms, model_dir, data, out, name, row, device="cuda", env=None):
-    """Runs `llmstudio train`; tokens/s over steps 6..N, tokens per step, peak memory from metrics.jsonl."""
+    """Runs `llmstudio train`; tokens/s over steps row.warmup+1..N, tokens per step, peak memory from metrics.jsonl."""
     sets = [f"llm_backbone={model_dir}", f"output_directory={out}", f"experiment_name={name}",
             f"dataset.train_dataframe={data}", "dataset.validation_strategy=custom",
             f"dataset.validation_dataframe={pathlib.Path(data).parent / 'validation.csv'}",
@@ -206,10 +207,11 @@ def ours_train(llms, model_dir, data, out, name, row, device="cuda", env=None):
     # tokens_per_s * elapsed_s = tokens seen (non-padding tokens of the batches) up to that step.
     seen = [round(m["tokens_per_s"] * m["elapsed_s"]) for m in train]
     per_step = [b - a for a, b in zip([0] + seen, seen)]
-    t5, tn = train[4]["elapsed_s"], train[-1]["elapsed_s"]
+    w = row.warmup
+    tw, tn = train[w - 1]["elapsed_s"], train[-1]["elapsed_s"]
     peak = next((m["peak_device_memory_gib"] for m in metrics if m["type"] == "summary"), None)
-    return {"tokens_per_s": (seen[-1] - seen[4]) / (tn - t5), "tokens_per_step": per_step[5:],
-            "step_s": (tn - t5) / (len(train) - 5), "peak_gib": peak, "last_loss": train[-1]["loss"]}
+    return {"tokens_per_s": (seen[-1] - seen[w - 1]) / (tn - tw), "tokens_per_step": per_step[w:],
+            "step_s": (tn - tw) / (len(train) - w), "peak_gib": peak, "last_loss": train[-1]["loss"]}
 
 
 # ---- reference ----------------------------------------------------------------------------------------------------
@@ -265,8 +267,9 @@ def ref_train(model_dir, row, samples, device="cuda", compile=False):
             losses.append(loss.detach())
             del loss
         tokens = row.batch * row.seq
-        res = {"tokens_per_s": tokens * (row.steps - 5) / sum(times[5:]), "tokens_per_step": tokens,
-               "step_s": sum(times[5:]) / (row.steps - 5), "last_loss": float(losses[-1]),
+        w = row.warmup
+        res = {"tokens_per_s": tokens * (row.steps - w) / sum(times[w:]), "tokens_per_step": tokens,
+               "step_s": sum(times[w:]) / (row.steps - w), "last_loss": float(losses[-1]),
                "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None}
         if compile:
             res["first_step_s"] = times[0]  # includes compilation
