@@ -462,10 +462,12 @@ def print_table(rows):
 
 
 def git_commit():
+    """HEAD of the checkout, else $LLMS_GIT_COMMIT (a copy without .git, e.g. on the device machine)."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     except OSError:
-        return None
+        head = ""
+    return head or os.environ.get("LLMS_GIT_COMMIT")
 
 
 def main(argv=None):

@@ -36,6 +36,7 @@ def main(argv=None):
     ap.add_argument("--compile-ref", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--out-dir", type=pathlib.Path, default=REPO / "docs" / "verified")
     ap.add_argument("--skip-tokenizer", action="store_true")
+    ap.add_argument("--repeat", type=int, default=2, help="CPU bench: runs (a shared CPU: each is reported)")
     a = ap.parse_args(argv)
     if not pathlib.Path(a.llms).exists():
         sys.exit(f"llmstudio binary not found at {a.llms} (make build, or pass --llms / set LLMS_BIN)")
@@ -52,7 +53,8 @@ def main(argv=None):
     else:
         import bench_cpu_train
         out = a.out_dir / f"cpu-bench-train-{date}.json"
-        args = ["--llms", a.llms, "--tokenizer", str(SHARED / "tokenizers" / "gpt2"), "--out", str(out)]
+        args = ["--llms", a.llms, "--tokenizer", str(SHARED / "tokenizers" / "gpt2"), "--out", str(out),
+                "--repeat", str(a.repeat)]
         if a.steps:
             args += ["--steps", str(a.steps)]
         bench_cpu_train.main(args)
