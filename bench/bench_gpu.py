@@ -389,7 +389,7 @@ class TrainBench:
         csv_path, samples = self.dataset(row)
         ours = ours_train(self.a.llms, model_dir, csv_path, self.tmp / "exp", name, row, self.a.device)
         _free(self.a.device)
-        if row.ref_from and row.ref_from in results:
+        if row.ref_from and "transformers_peft" in results.get(row.ref_from, {}):
             ref = results[row.ref_from]["transformers_peft"]
             compiled = results[row.ref_from].get("transformers_peft_compiled")
         else:
@@ -407,8 +407,8 @@ class TrainBench:
             res["note"] = ("ours packs 4 samples of seq/4 tokens per row (training.packing, block-diagonal causal "
                            "attention); the reference (transformers + sdpa has no packed attention) runs the same "
                            "tokens per step as full-length rows" +
-                           (f" (its measurement is row {row.ref_from}'s, the same workload)" if row.ref_from in results
-                            else ""))
+                           (f" (its measurement is row {row.ref_from}'s, the same workload)" if "transformers_peft" in
+                               results.get(row.ref_from, {}) else ""))
         toks = sorted(set(ours["tokens_per_step"]))
         print(f"{name}: tokens/step ours {toks} reference {ref['tokens_per_step']}"
               f"{'' if res['tokens_per_step_equal'] else '  MISMATCH'}", flush=True)
@@ -446,13 +446,16 @@ def print_table(rows):
             f"{'peak ours/ref GiB':>19}{'mem':>6}  target")
     print(head)
     for name, r in rows.items():
+        if "error" in r:
+            print(f"{name:<22}ERROR {r['error'].splitlines()[0][:150]}")
+            continue
         o, ref, c = r["ours"], r["transformers_peft"], r.get("transformers_peft_compiled") or {}
         comp = c.get("tokens_per_s", "error" if "error" in c else None)
         want = TARGETS["lora" if r["config"]["lora"] else "full"]
         peaks = f"{fmt_num(o['peak_gib'], '.1f')}/{fmt_num(ref['peak_gib'], '.1f')}"
         print(f"{name:<22}{o['tokens_per_s']:>11.0f}{ref['tokens_per_s']:>11.0f}{r['ratio_tokens_per_s']:>6.2f}x"
               f"{comp if isinstance(comp, str) else fmt_num(comp, '.0f'):>11}"
-              f"{fmt_num(r.get('ratio_vs_compiled'), '.2f'):>7}x{peaks:>19}{fmt_num(r['ratio_peak_memory'], '.2f'):>6}"
+              f"{fmt_num(r.get('ratio_vs_compiled'), '.2f') + ('x' if r.get('ratio_vs_compiled') else ''):>8}{peaks:>19}{fmt_num(r['ratio_peak_memory'], '.2f'):>6}"
               f"  {'PASS' if r['meets_targets'] else 'FAIL'} (>= {want[0]}x, mem <= {want[1]:.0%})"
               f"{'' if r['tokens_per_step_equal'] else '  TOKENS/STEP DIFFER'}")
     errs = {n: r["transformers_peft_compiled"]["error"] for n, r in rows.items()
@@ -501,7 +504,11 @@ def main(argv=None):
             rows = select_rows(a.rows, a.tiny, a.steps)
             for name, row in rows.items():
                 t = time.perf_counter()
-                results["rows"][name] = bench.run_row(name, row, results["rows"])
+                try:
+                    results["rows"][name] = bench.run_row(name, row, results["rows"])
+                except Exception as e:  # noqa: BLE001 - one failing row must not lose the others
+                    results["rows"][name] = {"config": dataclasses.asdict(row), "error": f"{type(e).__name__}: {e}"[-2000:]}
+                    _free(a.device)
                 print(name, json.dumps(results["rows"][name]), f"({time.perf_counter() - t:.0f} s)", flush=True)
                 a.out.write_text(json.dumps(results, indent=2))  # partial results survive a time-out
             if a.profile:
