@@ -24,10 +24,10 @@ struct NoAutocast {
   c10::impl::ExcludeDispatchKeyGuard guard{c10::autocast_dispatch_keyset};
 };
 
-// log_softmax of one chunk's logits [n, V] in float32. On CUDA from bf16/fp16 logits directly (the softmax
-// kernel's half_to_float mode, as autocast uses: no float32 copy of the logits); elsewhere after an upcast.
+// log_softmax of one chunk's logits [n, V] in float32. On CUDA from fp16 logits directly (the softmax kernel's
+// half_to_float mode, which libtorch has for Half only); otherwise after an upcast of the chunk.
 at::Tensor log_softmax_f32(const at::Tensor& logits) {
-  if (logits.is_cuda() && logits.scalar_type() != at::kFloat) return at::_log_softmax(logits, 1, true);
+  if (logits.is_cuda() && logits.scalar_type() == at::kHalf) return at::_log_softmax(logits, 1, true);
   return at::_log_softmax(logits.to(at::kFloat), 1, false);
 }
 
