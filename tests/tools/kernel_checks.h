@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "llmstudio/kernels/backend.h"
+#include "llmstudio/kernels/linear_cross_entropy.h"
 #include "llmstudio/kernels/rms_norm.h"
 #include "llmstudio/kernels/rope.h"
 #include "llmstudio/kernels/swiglu.h"
@@ -139,6 +140,25 @@ inline Result check_swiglu(at::Device dev, at::ScalarType t, std::vector<std::in
                  tolerance(t));
 }
 
+// The chunked lm_head + cross-entropy (with the fused CUDA row kernel) vs the plain formula: hidden [N, H], weight
+// [V, H] (trainable), labels with ignored rows, token-averaging weights; small chunks so that several run.
+inline Result check_linear_cross_entropy(at::Device dev, at::ScalarType t, std::int64_t N, std::int64_t H,
+                                         std::int64_t V) {
+  const at::Tensor h = at::randn({N, H}, opts(dev, t)), w = 0.05 * at::randn({V, H}, opts(dev, t));
+  at::Tensor labels = at::randint(0, V, {N}, opts(dev, at::kLong));
+  labels.masked_fill_(at::rand({N}, opts(dev, at::kFloat)).lt(0.2), -100);
+  const at::Tensor tw = labels.ne(-100).to(at::kFloat) / labels.ne(-100).sum().clamp_min(1).to(at::kFloat);
+  Op op = [labels, tw](const std::vector<at::Tensor>& v) {
+    if (kernels::reference_only()) return kernels::linear_cross_entropy_reference(v[0], v[1], labels, tw);
+    kernels::LinearCrossEntropyOptions o;
+    o.chunk_rows = 64;
+    return kernels::linear_cross_entropy(v[0], v[1], labels, tw, o);
+  };
+  return compare("linear_cross_entropy " + ts(t) + " N" + std::to_string(N) + " H" + std::to_string(H) + " V" +
+                     std::to_string(V),
+                 op, {h, w}, {"hidden", "weight"}, tolerance(t));
+}
+
 // Every comparison the CUDA kernels must pass: hidden 576 and 2048, odd row counts, head_dim 64 and 128,
 // transposed q/k views, fp32/bf16/fp16 and the mixed dtypes of autocast; shapes that take the element-wise paths.
 inline std::vector<Result> all_cuda_checks(at::Device dev) {
@@ -159,6 +179,9 @@ inline std::vector<Result> all_cuda_checks(at::Device dev) {
   r.push_back(check_rope(dev, at::kBFloat16, at::kFloat, 2, 5, 37, 64));   // autocast: bf16 q, float32 cos/sin
   r.push_back(check_rope(dev, at::kHalf, at::kFloat, 1, 3, 11, 128));
   r.push_back(check_rope(dev, at::kFloat, at::kFloat, 1, 3, 11, 18));      // half 9: element path
+  r.push_back(check_linear_cross_entropy(dev, at::kBFloat16, 300, 256, 8192));  // 16-byte path
+  r.push_back(check_linear_cross_entropy(dev, at::kBFloat16, 77, 128, 5003));   // odd vocabulary: element path
+  r.push_back(check_linear_cross_entropy(dev, at::kFloat, 130, 64, 4096));
   return r;
 }
 

@@ -9,6 +9,10 @@
 #include <algorithm>
 
 #include "llmstudio/core/error.h"
+#include "llmstudio/kernels/backend.h"
+#if LLMS_CUDA_KERNELS
+#include "llmstudio/kernels/cuda/glue.h"
+#endif
 
 namespace llmstudio::kernels {
 namespace {
@@ -45,6 +49,29 @@ at::Tensor logits_grad(at::Tensor& probs, const at::Tensor& index, const at::Ten
   return at::mul_out(out, probs, scale.unsqueeze(1));
 }
 
+// One chunk's loss (sum over its rows of w * ce) and dlogits = (softmax - onehot) * w in the logits' dtype, by the
+// fused CUDA row kernel (kernels/cuda/cross_entropy.cu): the logits are read twice and never upcast. False when it
+// does not apply (no CUDA kernels, another device or dtype, the reference forced).
+bool fused_chunk_grads(const at::Tensor& logits, const at::Tensor& labels, const at::Tensor& tw, at::Tensor& loss,
+                       at::Tensor& dlogits) {
+#if LLMS_CUDA_KERNELS
+  if (!cuda_kernel_applies(logits) || reference_only() || !logits.is_contiguous()) return false;
+  const c10::cuda::CUDAGuard guard(logits.device());
+  const at::Tensor lab = labels.contiguous(), scale = tw.to(at::kFloat).contiguous();
+  at::Tensor row_loss = at::empty({logits.size(0)}, scale.options());
+  dlogits = at::empty_like(logits);
+  cuda::cross_entropy_rows({logits.data_ptr(), lab.data_ptr<std::int64_t>(), scale.data_ptr<float>(), dlogits.data_ptr(),
+                            row_loss.data_ptr<float>(), logits.size(0), logits.size(1), cuda::to_dtype(logits.scalar_type())},
+                           cuda::stream());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  loss.add_(at::dot(row_loss, scale));
+  return true;
+#else
+  (void)logits, (void)labels, (void)tw, (void)loss, (void)dlogits;
+  return false;
+#endif
+}
+
 // grad_hidden[chunk] = dlogits @ W; grad_weight += dlogits^T @ h (in the compute dtype, one rounding per chunk).
 void accumulate_grads(const at::Tensor& dlogits, const at::Tensor& h, const at::Tensor& w, at::Tensor grad_h_rows,
                       at::Tensor* grad_w) {
@@ -68,8 +95,13 @@ class LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossE
     for (std::int64_t r0 = 0; r0 < n_rows; r0 += rows) {
       const std::int64_t n = std::min(rows, n_rows - r0);
       const at::Tensor h = hidden.narrow(0, r0, n), lab = labels.narrow(0, r0, n), tw = token_weights.narrow(0, r0, n);
-      const at::Tensor index = target_index(lab);
       const at::Tensor logits = at::mm(h, weight.t());
+      at::Tensor dlogits;
+      if (grads_now && fused_chunk_grads(logits, lab, tw, loss, dlogits)) {
+        accumulate_grads(dlogits, h, weight, need_h ? grad_h.narrow(0, r0, n) : at::Tensor(), need_w ? &grad_w : nullptr);
+        continue;
+      }
+      const at::Tensor index = target_index(lab);
       at::Tensor logp = log_softmax_f32(logits);
       const at::Tensor target_logp = logp.gather(1, index).squeeze(1);
       loss.add_((target_logp.neg().masked_fill_(lab.eq(kIgnoreIndex), 0.0) * tw).sum());
@@ -77,7 +109,7 @@ class LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossE
         lse_all.narrow(0, r0, n).copy_(logits.gather(1, index).squeeze(1).to(at::kFloat) - target_logp);
         continue;
       }
-      const at::Tensor dlogits = logits_grad(logp.exp_(), index, tw, hidden.scalar_type());
+      dlogits = logits_grad(logp.exp_(), index, tw, hidden.scalar_type());
       accumulate_grads(dlogits, h, weight, need_h ? grad_h.narrow(0, r0, n) : at::Tensor(), need_w ? &grad_w : nullptr);
     }
     ctx->saved_data["rows"] = rows;

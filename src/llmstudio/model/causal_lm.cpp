@@ -225,7 +225,7 @@ AttentionInputs CausalLM::attention_inputs(const at::Tensor& mask, bool mask4d, 
   const at::ScalarType compute = at::autocast::is_autocast_enabled(dev.type()) ? at::autocast::get_autocast_dtype(dev.type())
                                                                                 : dtype();
   if (segments && !segments->empty() && past == 0 && varlen_flash_supported(dev, compute, config_.head_dim)) {
-    in.cu_seqlens = at::tensor(segments->offsets, at::kInt).to(dev, /*non_blocking=*/true);
+    in.cu_seqlens = at::tensor(segments->offsets, at::kInt).pin_memory().to(dev, /*non_blocking=*/true);
     in.max_seqlen = segments->max_length;
     return in;
   }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <random>
 
 #include "llmstudio/core/error.h"
@@ -45,6 +46,12 @@ Batch collate(const std::vector<tokenizer::PromptSample>& samples, const std::ve
   out.segments = model::SequenceSegments::left_padded(kept, T);
   out.padded = tokens < B * T;
   return out;
+}
+
+void move_to_device(Batch& batch, const at::Device& device) {
+  if (!device.is_cuda()) return;
+  for (at::Tensor* t : {&batch.input_ids, &batch.attention_mask, &batch.labels, &batch.position_ids})
+    if (t->defined() && t->device() != device) *t = t->pin_memory().to(device, /*non_blocking=*/true);
 }
 
 std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int64_t epoch, bool shuffle) {

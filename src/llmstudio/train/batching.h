@@ -31,6 +31,10 @@ struct Batch {
 Batch collate(const std::vector<tokenizer::PromptSample>& samples, const std::vector<std::size_t>& rows,
               double padding_quantile, std::int32_t pad_token_id);
 
+// Moves the batch's tensors to a CUDA device without stalling its queue (pinned host copies, asynchronous
+// transfers); other devices: unchanged (the model moves what it needs).
+void move_to_device(Batch& batch, const at::Device& device);
+
 // Sample order of an epoch: a shuffle seeded by (seed, epoch), so a resumed run sees the same batches.
 std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int64_t epoch, bool shuffle);
 

@@ -330,6 +330,7 @@ class FineTuneRecipe {
     for (std::int64_t a = 0; a < accum; ++a) {
       Batch b = collate_batch(batches[static_cast<std::size_t>(s * accum + a)]);
       augment_->mask_batch(b, step_, a);
+      move_to_device(b, lm_->device());
       at::Tensor loss;
       {
         AutocastScope autocast(lm_->device().type(), mp_.dtype, mp_.enabled);

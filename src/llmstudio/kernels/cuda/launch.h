@@ -49,4 +49,14 @@ struct SwiGLU {
 void swiglu_forward(const SwiGLU& a, cudaStream_t stream);
 void swiglu_backward(const SwiGLU& a, cudaStream_t stream);
 
+// Cross-entropy of `rows` contiguous logit rows of V elements (one dtype T): per row, with lse its logsumexp and
+// t = targets[row] (outside [0, V): ignored, loss 0 and a zero gradient row),
+//   loss[row] = lse - x[t]                         (float32)
+//   grad[row, j] = (exp(x[j] - lse) - [j == t]) * scale[row]   (T)
+struct CrossEntropyRows {
+  const void* logits; const std::int64_t* targets; const float* scale; void* grad; float* loss;
+  std::int64_t rows, V; DType t;
+};
+void cross_entropy_rows(const CrossEntropyRows& a, cudaStream_t stream);
+
 }  // namespace llmstudio::kernels::cuda
