@@ -27,7 +27,7 @@ from tiny_tokenized_model import make_tokenized_model
 STEPS, ROWS, SEED, LR = 20, 8, 7, 1e-3
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 FP32_TOL = 1e-4
-BF16_TOL = 3e-2  # absolute, on losses of about 6 (0.5%)
+BF16_TOL = 1e-2  # absolute, on losses of 0.05 to 6 (measured on the H200: at most 1.5e-3 in 20 steps)
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
 
 
