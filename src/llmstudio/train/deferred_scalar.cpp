@@ -28,6 +28,4 @@ double DeferredScalar::get() const {
   return value_.item<double>();
 }
 
-void DeferredScalar::clear() { value_ = at::Tensor(); }
-
 }  // namespace llmstudio::train

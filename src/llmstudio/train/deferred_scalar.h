@@ -15,8 +15,6 @@ class DeferredScalar {
  public:
   void put(const at::Tensor& scalar);
   double get() const;  // the value given to the last put()
-  bool pending() const { return value_.defined(); }
-  void clear();
 
  private:
   at::Tensor value_;                 // pinned host copy (CUDA) or the tensor itself

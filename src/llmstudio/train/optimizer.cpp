@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <map>
+#include <tuple>
 
 #include "llmstudio/core/error.h"
 
@@ -167,10 +168,16 @@ bool Optimizer::fused_adam_step(double group_lr) {
   if (!first.is_cuda()) return false;
   if (!device_step_.defined()) device_step_ = at::zeros({}, first.options().dtype(at::kFloat));
   device_step_.fill_(static_cast<double>(step_));
-  std::map<std::pair<double, double>, std::vector<size_t>> groups;  // (lr, weight decay) -> parameters
-  for (size_t i = 0; i < params_.size(); ++i)
-    if (params_[i].second.grad().defined())
-      groups[{group_lr * lr_factors_[i], decay_[i] ? config_.weight_decay : 0.0}].push_back(i);
+  // (lr, weight decay, dtype) -> parameters: one fused call takes tensors of one dtype (e.g. float32 adapters
+  // and bf16 unfrozen base layers go to two calls).
+  std::map<std::tuple<double, double, at::ScalarType>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const at::Tensor& p = params_[i].second;
+    if (!p.grad().defined()) continue;
+    LLMS_CHECK(p.is_cuda() && p.grad().scalar_type() == p.scalar_type(), "optimizer: parameter ", params_[i].first,
+               " must be a CUDA tensor with a gradient of its dtype for the fused AdamW");
+    groups[{group_lr * lr_factors_[i], decay_[i] ? config_.weight_decay : 0.0, p.scalar_type()}].push_back(i);
+  }
   for (const auto& [key, members] : groups) {
     std::vector<at::Tensor> p, g, m, v, steps;
     for (size_t i : members) {
@@ -180,7 +187,7 @@ bool Optimizer::fused_adam_step(double group_lr) {
       v.push_back(slots_[1][i]);
       steps.push_back(device_step_);
     }
-    const auto [lr, wd] = key;
+    const auto [lr, wd, dtype] = key;
     if (adamw)
       at::_fused_adamw_(p, g, m, v, {}, steps, lr, config_.beta1, config_.beta2, wd, config_.eps, false, false);
     else
