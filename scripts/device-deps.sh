@@ -2,7 +2,7 @@
 # Prepares .device/ (git-ignored) for the GPU machine, which has CUDA torch, nvcc, cmake and ninja but none of our
 # C/C++ -dev packages and no package access: headers and static libraries of PCRE2, ICU, yaml-cpp, nlohmann-json
 # and CLI11 copied from this Debian machine's packages (make setup-dev installs them), plus the tokenizers the GPU
-# benchmark uses. scripts/gpu-check.sh configures with CMAKE_PREFIX_PATH=.device/prefix. Carry `.device` in the
+# benchmark uses. scripts/gpu-build.sh configures with CMAKE_PREFIX_PATH=.device/prefix. Carry `.device` in the
 # device tool's call. About 45 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
