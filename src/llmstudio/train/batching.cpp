@@ -42,7 +42,11 @@ Batch collate(const std::vector<tokenizer::PromptSample>& samples, const std::ve
     kept.push_back(keep);
   }
   auto make = [&](std::vector<std::int64_t>& v) { return at::tensor(v, at::kLong).view({B, T}); };
-  Batch out{make(ids), make(mask), make(labels), tokens};
+  Batch out;
+  out.input_ids = make(ids);
+  out.attention_mask = make(mask);
+  out.labels = make(labels);
+  out.tokens = tokens;
   out.segments = model::SequenceSegments::left_padded(kept, T);
   out.padded = tokens < B * T;
   return out;
