@@ -5,6 +5,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
@@ -18,7 +19,9 @@
 #include "llmstudio/kernels/rms_norm.h"
 #include "llmstudio/kernels/rope.h"
 #include "llmstudio/kernels/swiglu.h"
+#include "llmstudio/model/causal_lm.h"
 #include "llmstudio/model/model_config.h"
+#include "llmstudio/model/projection.h"
 #include "llmstudio/model/rope.h"
 
 namespace llmstudio::kernel_checks {
@@ -140,6 +143,88 @@ inline Result check_swiglu(at::Device dev, at::ScalarType t, std::vector<std::in
                  tolerance(t));
 }
 
+// gate_up [..., 2I] as the fused gate/up projection makes it.
+inline Result check_swiglu_packed(at::Device dev, at::ScalarType t, std::vector<std::int64_t> shape) {
+  const at::Tensor gu = 2.0 * at::randn(shape, opts(dev, t));
+  Op op = [](const std::vector<at::Tensor>& v) { return kernels::swiglu_packed(v[0]); };
+  return compare("swiglu_packed " + ts(t) + " " + c10::str(at::IntArrayRef(shape)), op, {gu}, {"gate_up"}, tolerance(t));
+}
+
+// q as the fused q/k/v projection makes it: a column slice of [B, T, (H + extra) * D], viewed [B, H, T, D].
+inline Result check_rope_slice(at::Device dev, at::ScalarType t, std::int64_t B, std::int64_t H, std::int64_t T,
+                               std::int64_t D) {
+  const at::Tensor x = at::randn({B, T, (H + 2) * D}, opts(dev, t));
+  const at::Tensor pos = at::randint(0, 4096, {B, T}, opts(dev, at::kLong));
+  auto [cos, sin] = model::rope_cos_sin(model::rope_inv_freq(model::RopeConfig{}, D).to(dev), pos, at::kFloat);
+  Op op = [cos, sin, B, H, T, D](const std::vector<at::Tensor>& v) {
+    return kernels::apply_rope(v[0].narrow(-1, 0, H * D).view({B, T, H, D}).transpose(1, 2), cos, sin);
+  };
+  return compare("apply_rope " + ts(t) + " column slice of a fused projection", op, {x}, {"x"}, tolerance(t));
+}
+
+// Autocast on a device type for a scope (as torch.autocast).
+struct AutocastScope {
+  at::DeviceType type;
+  bool was;
+  at::ScalarType dtype_was;
+  AutocastScope(at::DeviceType t, at::ScalarType dtype)
+      : type(t), was(at::autocast::is_autocast_enabled(t)), dtype_was(at::autocast::get_autocast_dtype(t)) {
+    at::autocast::set_autocast_enabled(t, true);
+    at::autocast::set_autocast_dtype(t, dtype);
+  }
+  ~AutocastScope() {
+    at::autocast::set_autocast_enabled(type, was);
+    at::autocast::set_autocast_dtype(type, dtype_was);
+    at::autocast::clear_cache();
+  }
+};
+
+// model::fused_projection vs the members' Linear::forward side by side, under bf16 autocast (the reference run
+// takes Linear::forward): a q/k/v-like group with LoRA on the first and last member and trained weights, and a
+// gate/up-like pair (outputs >= 4x inputs: the single-GEMM path over [x | h] and [W | B]) with frozen weights.
+inline Result check_fused_projection(at::Device dev, std::int64_t in, const std::vector<std::int64_t>& outs,
+                                     const std::vector<bool>& lora, bool train_weights) {
+  const std::int64_t r = 8;
+  const size_t n = outs.size();
+  std::vector<at::Tensor> leaves{at::randn({3, 37, in}, opts(dev, at::kBFloat16))}, weights;
+  std::vector<std::string> names{"x"};
+  for (size_t i = 0; i < n; ++i) {
+    weights.push_back((at::randn({outs[i], in}, opts(dev, at::kFloat)) / 16).to(at::kBFloat16));
+    if (train_weights) {
+      leaves.push_back(weights.back());
+      names.push_back("W" + std::to_string(i));
+    }
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (lora[i]) {
+      leaves.push_back(at::randn({r, in}, opts(dev, at::kFloat)) / 16);
+      leaves.push_back(at::randn({outs[i], r}, opts(dev, at::kFloat)) / 4);
+      names.push_back("A" + std::to_string(i));
+      names.push_back("B" + std::to_string(i));
+    }
+  Op op = [n, lora, train_weights, weights](const std::vector<at::Tensor>& v) {
+    const AutocastScope autocast(v[0].device().type(), at::kBFloat16);
+    std::vector<model::Linear> l(n);
+    size_t next = 1;
+    for (size_t i = 0; i < n; ++i) l[i].weight = train_weights ? v[next++] : weights[i];
+    for (size_t i = 0; i < n; ++i) {
+      if (!lora[i]) continue;
+      l[i].lora_a = v[next++];
+      l[i].lora_b = v[next++];
+      l[i].lora_scaling = 2.0 + static_cast<double>(i);
+    }
+    model::ProjectionGroup group;
+    for (const auto& li : l) group.push_back(&li);
+    if (model::fused_projection_applies(group, v[0], /*training=*/true)) return model::fused_projection(group, v[0]);
+    std::vector<at::Tensor> parts;
+    for (const auto& li : l) parts.push_back(li.forward(v[0], true));
+    return at::cat(parts, -1);
+  };
+  const std::string name = "fused_projection in " + std::to_string(in) + " outs " + c10::str(at::IntArrayRef(outs)) +
+                           (train_weights ? " trained weights" : " frozen weights") + ", bf16 autocast";
+  return compare(name, op, leaves, names, tolerance(at::kBFloat16));
+}
+
 // The chunked lm_head + cross-entropy (with the fused CUDA row kernel) vs the plain formula: hidden [N, H], weight
 // [V, H] (trainable), labels with ignored rows, token-averaging weights; small chunks so that several run.
 inline Result check_linear_cross_entropy(at::Device dev, at::ScalarType t, std::int64_t N, std::int64_t H,
@@ -179,6 +264,13 @@ inline std::vector<Result> all_cuda_checks(at::Device dev) {
   r.push_back(check_rope(dev, at::kBFloat16, at::kFloat, 2, 5, 37, 64));   // autocast: bf16 q, float32 cos/sin
   r.push_back(check_rope(dev, at::kHalf, at::kFloat, 1, 3, 11, 128));
   r.push_back(check_rope(dev, at::kFloat, at::kFloat, 1, 3, 11, 18));      // half 9: element path
+  for (auto t : {at::kFloat, at::kBFloat16}) {
+    r.push_back(check_swiglu_packed(dev, t, {3, 37, 2 * 1536}));
+    r.push_back(check_swiglu_packed(dev, t, {5, 7, 2 * 99}));  // rows of 99: element path
+    r.push_back(check_rope_slice(dev, t, 2, 4, 37, 64));
+  }
+  r.push_back(check_fused_projection(dev, 256, {256, 64, 64}, {true, false, true}, /*train_weights=*/true));
+  r.push_back(check_fused_projection(dev, 128, {320, 320}, {true, true}, /*train_weights=*/false));
   r.push_back(check_linear_cross_entropy(dev, at::kBFloat16, 300, 256, 8192));  // 16-byte path
   r.push_back(check_linear_cross_entropy(dev, at::kBFloat16, 77, 128, 5003));   // odd vocabulary: element path
   r.push_back(check_linear_cross_entropy(dev, at::kFloat, 130, 64, 4096));

@@ -24,8 +24,11 @@ using torch::autograd::variable_list;
 // in [B, H, T, D] (last dim contiguous) rotated into a new tensor of dtype `out_dtype` with in's layout.
 at::Tensor rotate(const at::Tensor& in, const at::Tensor& cos, const at::Tensor& sin, at::ScalarType out_dtype,
                   bool backward) {
-  at::Tensor out = cuda::dense_rows(in) ? at::empty_strided(in.sizes(), in.strides(), in.options().dtype(out_dtype))
-                                        : at::empty(in.sizes(), in.options().dtype(out_dtype));
+  // Dense inputs keep their layout; others (q/k as column slices of a fused projection) get the [B, T, H, D]
+  // layout of a projection's output, which attention kernels take without a copy.
+  const at::TensorOptions opts = in.options().dtype(out_dtype);
+  at::Tensor out = cuda::dense_rows(in) ? at::empty_strided(in.sizes(), in.strides(), opts)
+                                        : at::empty({in.size(0), in.size(2), in.size(1), in.size(3)}, opts).transpose(1, 2);
   cuda::Rope a{in.data_ptr(), cos.data_ptr<float>(), sin.data_ptr<float>(), out.data_ptr(),
                in.size(0), in.size(1), in.size(2), static_cast<int>(in.size(3)),
                {in.stride(0), in.stride(1), in.stride(2)}, {out.stride(0), out.stride(1), out.stride(2)},

@@ -21,6 +21,13 @@ SequenceSegments SequenceSegments::left_padded(const std::vector<std::int64_t>& 
   return s;
 }
 
+bool SequenceSegments::one_per_row(std::int64_t T) const {
+  if (empty()) return false;
+  for (std::size_t i = 0; i < offsets.size(); ++i)
+    if (offsets[i] != static_cast<std::int64_t>(i) * T) return false;
+  return true;
+}
+
 bool varlen_flash_supported(const at::Device& device, at::ScalarType dtype, std::int64_t head_dim) {
   return device.is_cuda() && (dtype == at::kBFloat16 || dtype == at::kHalf) && head_dim % 8 == 0 && head_dim <= 256 &&
          at::globalContext().userEnabledFlashSDP();

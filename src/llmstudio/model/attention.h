@@ -22,6 +22,8 @@ struct SequenceSegments {
   std::vector<std::int32_t> offsets;  // host: 0, ..., B*T (strictly increasing)
   std::int64_t max_length = 0;        // the longest segment
   bool empty() const { return offsets.size() < 2; }
+  // True when every segment is a whole row of T tokens (a batch without padding or packing).
+  bool one_per_row(std::int64_t T) const;
   // Segments of a left-padded batch from each row's real token count (rows of length T).
   static SequenceSegments left_padded(const std::vector<std::int64_t>& real_tokens, std::int64_t T);
 };

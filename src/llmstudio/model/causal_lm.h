@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "llmstudio/model/architecture.h"
@@ -123,6 +124,11 @@ class CausalLM {
   // The decoder block of layer `index`: the architecture row's block family's function.
   at::Tensor layer_forward(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
                            const AttentionInputs& attn, KVCache* cache) const;
+  // The block's projections: q/k/v as [B, H, T, D] views, one Linear, the SwiGLU MLP (fused when they can be:
+  // model/projection.h).
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> qkv_projections(const DecoderLayer& l, const at::Tensor& x) const;
+  at::Tensor project(const Linear& lin, const at::Tensor& x, bool output_needed = true) const;
+  at::Tensor swiglu_mlp(const DecoderLayer& l, const at::Tensor& y) const;
   // The Llama family's block (Llama, Mistral, Qwen2, Qwen3): RMSNorm, RoPE GQA attention (SDPA), RMSNorm, SwiGLU
   // MLP; with the layer's q_norm/k_norm defined (Qwen3), q and k are RMS-normalised per head before RoPE.
   at::Tensor llama_block(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,

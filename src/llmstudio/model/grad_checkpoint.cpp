@@ -43,6 +43,15 @@ struct CheckpointState : torch::CustomClassHolder {
   std::vector<AutocastState> autocast;   // the forward's autocast settings (device type, and CPU)
 };
 
+thread_local bool t_recomputing = false;
+
+// Sets t_recomputing for a scope.
+struct RecomputeScope {
+  bool was = t_recomputing;
+  RecomputeScope() { t_recomputing = true; }
+  ~RecomputeScope() { t_recomputing = was; }
+};
+
 at::Generator generator_for(const at::Device& device) { return at::globalContext().defaultGenerator(device); }
 
 at::Tensor get_rng_state(const at::Device& device) {
@@ -103,6 +112,7 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
     at::Tensor y;
     try {
       at::AutoGradMode grad_on(true);
+      const RecomputeScope recompute;
       y = state->block(x);
     } catch (...) {
       if (any_autocast && at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
@@ -136,6 +146,8 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
 };
 
 }  // namespace
+
+bool recomputing_block() { return t_recomputing; }
 
 at::Tensor checkpointed(const BlockFn& block, const at::Tensor& h, const std::vector<at::Tensor>& params,
                         bool preserve_rng) {

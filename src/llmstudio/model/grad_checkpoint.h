@@ -23,6 +23,10 @@ using BlockFn = std::function<at::Tensor(const at::Tensor&)>;
 at::Tensor checkpointed(const BlockFn& block, const at::Tensor& h, const std::vector<at::Tensor>& params,
                         bool preserve_rng);
 
+// True while this thread recomputes a checkpointed block for its backward pass: the block's output value is then
+// never read (only its autograd graph is), so the block may skip computing what only feeds its output.
+bool recomputing_block();
+
 // The tensors of a decoder layer that require grad: every tensor of its layer schema (norm weights, projection
 // weights and biases) and the LoRA/DoRA adapters of its projections.
 std::vector<at::Tensor> trainable_tensors(const LayerSchema& schema, const DecoderLayer& layer);

@@ -41,10 +41,14 @@ struct Rope {
 };
 void rope(const Rope& a, cudaStream_t stream);
 
-// SwiGLU on n contiguous elements of one dtype: y = silu(g) * u; backward dg = dy*u*silu'(g), du = dy*silu(g).
+// SwiGLU on n elements of one dtype: y = silu(g) * u; backward dg = dy*u*silu'(g), du = dy*silu(g).
+// The elements are rows of `cols` (n a multiple of it): element (r, c) of gate/up/dgate/dup is at r * stride + c,
+// of y/dy at r * cols + c. Flat contiguous tensors: cols = stride = n. Gate and up as the two halves of one
+// [rows, 2 * cols] tensor (the fused gate/up projection): up = gate + cols, stride = 2 * cols.
 struct SwiGLU {
   const void* gate; const void* up; const void* dy; void* y; void* dgate; void* dup;
   std::int64_t n; DType t; int sm_count;
+  std::int64_t cols, stride;
 };
 void swiglu_forward(const SwiGLU& a, cudaStream_t stream);
 void swiglu_backward(const SwiGLU& a, cudaStream_t stream);

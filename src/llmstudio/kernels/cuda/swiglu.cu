@@ -1,5 +1,5 @@
-// CUDA SwiGLU, y = silu(gate) * up, forward and backward (dgate and dup in one pass), on contiguous tensors of one
-// dtype. See launch.h for the contract.
+// CUDA SwiGLU, y = silu(gate) * up, forward and backward (dgate and dup in one pass), on rows of one dtype (flat
+// contiguous tensors, or gate and up as the halves of one fused row). See launch.h for the contract.
 #include <algorithm>
 #include <initializer_list>
 
@@ -10,15 +10,22 @@ namespace {
 
 __device__ __forceinline__ float sigmoid(float g) { return 1.f / (1.f + expf(-g)); }
 
+// Element offset of a chunk's first element in the strided gate/up rows (chunks never cross a row: N divides cols).
+struct Rows {
+  std::int64_t cols, stride;
+  __device__ __forceinline__ std::int64_t at(std::int64_t e) const { return (e / cols) * stride + e % cols; }
+};
+
 // Forward rounds silu(g) to T before the product, as the reference (silu, then mul, each in T).
 template <typename T, int N>
 __global__ void swiglu_forward_kernel(const T* __restrict__ g, const T* __restrict__ u, T* __restrict__ y,
-                                      std::int64_t chunks) {
+                                      std::int64_t chunks, Rows rows) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < chunks;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t o = rows.at(i * N);
     float gf[N], uf[N];
-    load<N>(g + i * N, gf);
-    load<N>(u + i * N, uf);
+    load<N>(g + o, gf);
+    load<N>(u + o, uf);
 #pragma unroll
     for (int k = 0; k < N; ++k) gf[k] = round_to<T>(gf[k] * sigmoid(gf[k])) * uf[k];
     store<N>(y + i * N, gf);
@@ -27,12 +34,13 @@ __global__ void swiglu_forward_kernel(const T* __restrict__ g, const T* __restri
 
 template <typename T, int N>
 __global__ void swiglu_backward_kernel(const T* __restrict__ g, const T* __restrict__ u, const T* __restrict__ dy,
-                                       T* __restrict__ dg, T* __restrict__ du, std::int64_t chunks) {
+                                       T* __restrict__ dg, T* __restrict__ du, std::int64_t chunks, Rows rows) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < chunks;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t o = rows.at(i * N);
     float gf[N], uf[N], df[N], a[N], b[N];
-    load<N>(g + i * N, gf);
-    load<N>(u + i * N, uf);
+    load<N>(g + o, gf);
+    load<N>(u + o, uf);
     load<N>(dy + i * N, df);
 #pragma unroll
     for (int k = 0; k < N; ++k) {
@@ -40,8 +48,8 @@ __global__ void swiglu_backward_kernel(const T* __restrict__ g, const T* __restr
       a[k] = df[k] * uf[k] * s * (1.f + gf[k] * (1.f - s));  // d silu(g) / dg = s * (1 + g * (1 - s))
       b[k] = df[k] * round_to<T>(gf[k] * s);
     }
-    store<N>(dg + i * N, a);
-    store<N>(du + i * N, b);
+    store<N>(dg + o, a);
+    store<N>(du + o, b);
   }
 }
 
@@ -49,7 +57,7 @@ template <typename T> bool vectorisable(const SwiGLU& a) {
   constexpr int N = vec_of<T>();
   for (const void* p : std::initializer_list<const void*>{a.gate, a.up, a.dy, a.y, a.dgate, a.dup})
     if (p && !aligned(p, 16)) return false;
-  return a.n % N == 0;
+  return a.cols % N == 0 && a.stride % N == 0;
 }
 
 int grid_for(std::int64_t chunks, int sm_count) {
@@ -66,10 +74,11 @@ void swiglu_forward(const SwiGLU& a, cudaStream_t stream) {
     const auto* g = static_cast<const T*>(a.gate);
     const auto* u = static_cast<const T*>(a.up);
     auto* y = static_cast<T*>(a.y);
+    const Rows rows{a.cols, a.stride};
     if (vectorisable<T>(a))
-      swiglu_forward_kernel<T, N><<<grid_for(a.n / N, a.sm_count), 256, 0, stream>>>(g, u, y, a.n / N);
+      swiglu_forward_kernel<T, N><<<grid_for(a.n / N, a.sm_count), 256, 0, stream>>>(g, u, y, a.n / N, rows);
     else
-      swiglu_forward_kernel<T, 1><<<grid_for(a.n, a.sm_count), 256, 0, stream>>>(g, u, y, a.n);
+      swiglu_forward_kernel<T, 1><<<grid_for(a.n, a.sm_count), 256, 0, stream>>>(g, u, y, a.n, rows);
   });
 }
 
@@ -82,10 +91,11 @@ void swiglu_backward(const SwiGLU& a, cudaStream_t stream) {
     const auto* dy = static_cast<const T*>(a.dy);
     auto* dg = static_cast<T*>(a.dgate);
     auto* du = static_cast<T*>(a.dup);
+    const Rows rows{a.cols, a.stride};
     if (vectorisable<T>(a))
-      swiglu_backward_kernel<T, N><<<grid_for(a.n / N, a.sm_count), 256, 0, stream>>>(g, u, dy, dg, du, a.n / N);
+      swiglu_backward_kernel<T, N><<<grid_for(a.n / N, a.sm_count), 256, 0, stream>>>(g, u, dy, dg, du, a.n / N, rows);
     else
-      swiglu_backward_kernel<T, 1><<<grid_for(a.n, a.sm_count), 256, 0, stream>>>(g, u, dy, dg, du, a.n);
+      swiglu_backward_kernel<T, 1><<<grid_for(a.n, a.sm_count), 256, 0, stream>>>(g, u, dy, dg, du, a.n, rows);
   });
 }
 
