@@ -3,8 +3,8 @@
 // KV cache grown each step, masks rebuilt, tokens read back every step; kept here as reference_generate) for greedy
 // tokens, finish reasons and the token callback's order, and itself for seeded sampling. fp32 on CPU, random tiny
 // models of every supported architecture (Mistral's has a 3-token sliding window, so the window mask is exercised).
-// The DecodeStepCuda tests run where libtorch sees a CUDA device (skipped elsewhere): CUDA graphs on against
-// LLMS_CUDA_GRAPHS=0 and against the reference, across batch sizes and prompt lengths.
+// The helpers and the CUDA-graph checks are tests/tools/decode_checks.h's; DecodeStepCuda runs those where libtorch
+// sees a CUDA device (skipped elsewhere; on the GPU machine, which has no GoogleTest: llms_decode_tool check).
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -26,159 +26,20 @@
 #include "llmstudio/model/causal_lm.h"
 #include "llmstudio/platform/cuda_graph.h"
 
+#include "../tools/decode_checks.h"
+
 using namespace llmstudio;
 using namespace llmstudio::infer;
-using llmstudio::model::CausalLM;
 
 namespace {
 
-using Prompts = std::vector<std::vector<std::int64_t>>;
-constexpr std::int64_t kVocab = 37;
-
-// A small random model of `spec` (as torch_layer_schema_test's, with biases where the family has them).
-CausalLM tiny_model(const model::ArchitectureSpec& spec, const std::string& device = "cpu", std::uint64_t seed = 7) {
-  model::ModelConfig c;
-  c.architecture = spec.hf_architecture;
-  c.model_type = spec.model_type;
-  c.vocab_size = kVocab;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 4;
-  c.attention_bias = spec.qkv_bias || spec.attention_bias_key;
-  c.o_proj_bias = spec.attention_bias_key;
-  c.mlp_bias = spec.mlp_bias_key;
-  if (spec.sliding_window_all_layers) c.sliding_window = 3;
-  c.layer_uses_sliding_window.assign(2, spec.sliding_window_all_layers);
-  at::Generator gen = at::globalContext().defaultGenerator(at::kCPU).clone();
-  gen.set_current_seed(seed);
-  std::map<std::string, at::Tensor> t;
-  for (const auto& [name, shape] : model::expected_tensor_shapes(c))
-    t[name] = (name.find("norm") != std::string::npos ? 1.0 : 0.0) + 0.5 * at::randn(shape, gen, at::kFloat);
-  model::LoadOptions opts;
-  opts.device = device;
-  return CausalLM::from_tensors(c, t, opts);
-}
-
-Prompts random_prompts(const std::vector<std::int64_t>& lengths, std::uint64_t seed) {
-  at::Generator gen = at::globalContext().defaultGenerator(at::kCPU).clone();
-  gen.set_current_seed(seed);
-  Prompts p;
-  for (std::int64_t n : lengths) {
-    at::Tensor ids = at::randint(3, kVocab, {n}, gen, at::kLong);
-    p.emplace_back(ids.data_ptr<std::int64_t>(), ids.data_ptr<std::int64_t>() + n);
-  }
-  return p;
-}
-
-// The generate() loop before DecodeStep (greedy only): the cache grows by a host-side length, the mask and the
-// positions are rebuilt each step, and each step's tokens are copied to the host before the next step.
-std::vector<GeneratedSequence> reference_generate(const CausalLM& lm, const Prompts& prompts, const GenerationConfig& cfg,
-                                                  const TokenCallback& on_token = {}) {
-  c10::InferenceMode inference;
-  const std::int64_t B = static_cast<std::int64_t>(prompts.size());
-  std::int64_t P = 0;
-  bool padded = false;
-  for (const auto& p : prompts) P = std::max<std::int64_t>(P, static_cast<std::int64_t>(p.size()));
-  for (const auto& p : prompts) padded = padded || static_cast<std::int64_t>(p.size()) != P;
-  const std::int64_t capacity = P + cfg.max_new_tokens;
-  const at::Device dev = lm.device();
-  at::Tensor history = at::full({B, capacity}, cfg.pad_token_id, at::kLong);
-  at::Tensor mask = at::zeros({B, capacity}, at::kLong);
-  for (std::int64_t b = 0; b < B; ++b) {
-    const auto& p = prompts[static_cast<size_t>(b)];
-    const std::int64_t off = P - static_cast<std::int64_t>(p.size());
-    history[b].narrow(0, off, static_cast<std::int64_t>(p.size())).copy_(at::tensor(p, at::kLong));
-    mask[b].narrow(0, off, static_cast<std::int64_t>(p.size())).fill_(1);
-  }
-  history = history.to(dev);
-  mask = mask.to(dev);
-  model::KVCache cache = model::KVCache::allocate(lm.config(), B, capacity, dev, lm.dtype());
-  std::vector<GeneratedSequence> out(static_cast<size_t>(B));
-  std::vector<bool> finished(static_cast<size_t>(B), false);
-  auto mask_upto = [&](std::int64_t n) { return padded ? mask.narrow(1, 0, n) : at::Tensor(); };
-  at::Tensor logits = lm.forward(history.narrow(1, 0, P), mask_upto(P), {}, &cache);
-  cache.advance(P);
-  at::Tensor scores = logits.select(1, -1).to(at::kFloat);
-  for (std::int64_t step = 0; step < cfg.max_new_tokens; ++step) {
-    const std::int64_t len = P + step;
-    scores = apply_repetition_penalty(scores, history.narrow(1, 0, len), mask.narrow(1, 0, len), cfg.repetition_penalty);
-    if (step < cfg.min_new_tokens) scores = suppress_tokens(scores, cfg.eos_token_ids);
-    at::Tensor next = scores.argmax(-1);
-    for (std::int64_t b = 0; b < B; ++b)
-      if (finished[static_cast<size_t>(b)]) next[b] = cfg.pad_token_id;
-    history.select(1, len).copy_(next);
-    mask.select(1, len).fill_(1);
-    at::Tensor nh = next.cpu();
-    bool all_done = true;
-    for (std::int64_t b = 0; b < B; ++b) {
-      const auto i = static_cast<size_t>(b);
-      if (finished[i]) continue;
-      const std::int64_t t = nh[b].item<std::int64_t>();
-      out[i].tokens.push_back(t);
-      const bool stop = on_token && on_token(i, t);
-      if (std::find(cfg.eos_token_ids.begin(), cfg.eos_token_ids.end(), t) != cfg.eos_token_ids.end())
-        out[i].finish_reason = "eos";
-      else if (stop)
-        out[i].finish_reason = "stop";
-      finished[i] = !out[i].finish_reason.empty();
-      all_done = all_done && finished[i];
-    }
-    if (all_done || step + 1 == cfg.max_new_tokens) break;
-    logits = lm.forward(next.view({B, 1}), mask_upto(len + 1), {}, &cache);
-    cache.advance(1);
-    scores = logits.select(1, -1).to(at::kFloat);
-  }
-  for (auto& s : out)
-    if (s.finish_reason.empty()) s.finish_reason = "length";
-  return out;
-}
+using namespace llmstudio::decode_checks;
 
 void expect_same(const std::vector<GeneratedSequence>& got, const std::vector<GeneratedSequence>& want,
                  const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_EQ(got[i].tokens, want[i].tokens) << what << ", row " << i;
-    EXPECT_EQ(got[i].finish_reason, want[i].finish_reason) << what << ", row " << i;
-  }
+  const std::string diff = compare(got, want);
+  EXPECT_TRUE(diff.empty()) << what << ": " << diff;
 }
-
-// An EOS id the greedy reference emits in row `row` after a few tokens (so that row ends early), if any.
-std::vector<std::int64_t> eos_from(const std::vector<GeneratedSequence>& ref, size_t row) {
-  const auto& t = ref[row].tokens;
-  for (size_t j = 2; j < t.size(); ++j)
-    if (std::find(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(j), t[j]) == t.begin() + static_cast<std::ptrdiff_t>(j))
-      return {t[j]};  // first occurrence at j: the row ends there
-  return {};
-}
-
-// Sets (or unsets, value nullptr) an environment variable for a scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) {
-      old_ = old;
-      had_ = true;
-    }
-    if (value)
-      setenv(name, value, 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      setenv(name_, old_.c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
 
 }  // namespace
 
@@ -345,88 +206,12 @@ TEST(GraphedFunction, RunsEagerlyOnCpuAndHonoursTheSwitch) {
   }
 }
 
-// ---- CUDA (skipped without a CUDA device): the graph path. ----
+// ---- CUDA (skipped without a CUDA device): the graph path, the checks llms_decode_tool runs on the GPU machine. ----
 
-TEST(DecodeStepCuda, GraphReplayGivesTheTokensOfEagerAndOfThePreviousLoop) {
+TEST(DecodeStepCuda, GraphChecks) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
-  for (const auto& spec : model::supported_architectures()) {
-    const CausalLM lm = tiny_model(spec, "cuda");
-    {
-      c10::InferenceMode inference;
-      ScopedEnv on("LLMS_CUDA_GRAPHS", nullptr);
-      DecodeStep probe(lm, 1, 4);
-      EXPECT_TRUE(platform::cuda_graphs_enabled(lm.device()));
-      EXPECT_TRUE(probe.uses_cuda_graphs());
-    }
-    // Another batch size, another prompt length, another call: each replays its own capture.
-    for (const auto& lengths : std::vector<std::vector<std::int64_t>>{{9, 4, 13}, {1}, {3, 11, 2, 7, 5}, {9, 4, 13}}) {
-      const Prompts prompts = random_prompts(lengths, 40 + lengths.size());
-      GenerationConfig cfg;
-      cfg.max_new_tokens = 24;
-      cfg.repetition_penalty = 1.3;
-      const auto ref = reference_generate(lm, prompts, cfg);
-      cfg.eos_token_ids = eos_from(ref, 0);
-      const auto ref_eos = reference_generate(lm, prompts, cfg);
-      std::vector<GeneratedSequence> graphed, eager;
-      {
-        ScopedEnv on("LLMS_CUDA_GRAPHS", nullptr);
-        graphed = generate(lm, prompts, cfg);
-      }
-      {
-        ScopedEnv off("LLMS_CUDA_GRAPHS", "0");
-        eager = generate(lm, prompts, cfg);
-      }
-      const std::string what = std::string(spec.hf_architecture) + ", " + std::to_string(lengths.size()) + " prompts";
-      expect_same(graphed, eager, what + ": graphs vs eager");
-      expect_same(graphed, ref_eos, what + ": graphs vs the previous loop");
-    }
+  for (const auto& c : graph_checks("cuda")) {
+    std::printf("%s\n", c.line().c_str());
+    EXPECT_TRUE(c.pass()) << c.line();
   }
-}
-
-TEST(DecodeStepCuda, GraphStepGivesTheLogitsOfEagerSteps) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
-  const CausalLM lm = tiny_model(model::architecture_spec("MistralForCausalLM"), "cuda");  // sliding window
-  c10::InferenceMode inference;
-  const std::int64_t B = 2, P = 5, N = 8;
-  const at::Tensor ids = at::randint(3, kVocab, {B, P + N}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
-  const at::Tensor mask = at::ones({B, P}, ids.options());
-  auto run = [&](const char* graphs) {
-    ScopedEnv env("LLMS_CUDA_GRAPHS", graphs);
-    DecodeStep decode(lm, B, P + N);
-    lm.hidden_states(ids.narrow(1, 0, P), {}, {}, &decode.cache());
-    decode.cache().advance(P);
-    decode.begin(mask);
-    std::vector<at::Tensor> out;
-    for (std::int64_t j = 0; j < N; ++j) {
-      out.push_back(decode.step(ids.select(1, P + j).contiguous()).clone());
-      decode.advance();
-    }
-    return at::stack(out);
-  };
-  const at::Tensor graphed = run(nullptr), eager = run("0");
-  const double diff = (graphed - eager).abs().max().item<double>();
-  constexpr double kTol = 1e-5;  // fp32; the same kernels, though cuBLAS may pick others under capture
-  std::printf("largest |logit difference| graph replay vs eager steps: %.3g (tolerance %.0e)\n", diff, kTol);
-  EXPECT_LT(diff, kTol);
-}
-
-TEST(DecodeStepCuda, SeededSamplingIsReproducibleWithGraphs) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
-  const CausalLM lm = tiny_model(model::supported_architectures().front(), "cuda");
-  const Prompts prompts = random_prompts({5, 9, 3}, 31);
-  GenerationConfig cfg;
-  cfg.max_new_tokens = 20;
-  cfg.do_sample = true;
-  cfg.temperature = 0.8;
-  cfg.top_k = 10;
-  cfg.top_p = 0.9;
-  cfg.seed = 99;
-  ScopedEnv on("LLMS_CUDA_GRAPHS", nullptr);
-  expect_same(generate(lm, prompts, cfg), generate(lm, prompts, cfg), "seeded sampling with graphs");
-  std::vector<GeneratedSequence> eager;
-  {
-    ScopedEnv off("LLMS_CUDA_GRAPHS", "0");
-    eager = generate(lm, prompts, cfg);
-  }
-  expect_same(generate(lm, prompts, cfg), eager, "seeded sampling, graphs vs eager");
 }
