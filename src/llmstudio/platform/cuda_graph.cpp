@@ -18,6 +18,7 @@
 #endif
 
 namespace llmstudio::platform {
+#if defined(LLMS_WITH_CUDA)
 namespace {
 
 // Warm-up calls before the capture: the first call may initialise cuBLAS handles and workspaces, pick kernels
@@ -37,6 +38,7 @@ std::string shape_text(at::IntArrayRef s) {
 }
 
 }  // namespace
+#endif
 
 bool cuda_graphs_enabled(const at::Device& device) {
 #if defined(LLMS_WITH_CUDA)
