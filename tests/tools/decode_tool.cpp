@@ -3,9 +3,11 @@
 //                                          eager, greedy tokens graphed vs LLMS_CUDA_GRAPHS=0 vs the previous loop
 //                                          across batch sizes and prompt lengths, seeded sampling); one line per
 //                                          check, exit 1 when any fails, 77 without a CUDA device
-//   llms_decode_tool bench SHAPE BATCH     greedy decode tokens/s of a random bf16 model of SHAPE (135m: SmolLM2-135M,
-//                                          1b: Llama-3.2-1B) on cuda:0, 32-token prompts, 128 new tokens, with CUDA
-//                                          graphs and with LLMS_CUDA_GRAPHS=0 (after one untimed call each)
+//   llms_decode_tool bench SHAPE BATCH [cpu]
+//                                          greedy decode tokens/s of a random model of SHAPE (135m: SmolLM2-135M,
+//                                          1b: Llama-3.2-1B), 32-token prompts, 128 new tokens (after one untimed
+//                                          call each): on cuda:0 in bf16 with CUDA graphs and with LLMS_CUDA_GRAPHS=0;
+//                                          with `cpu`, on the CPU in float32, generate() against the previous loop
 #include <ATen/ATen.h>
 
 #include <chrono>
@@ -51,14 +53,18 @@ model::ModelConfig shape_config(const std::string& shape) {
   return c;
 }
 
-double tokens_per_second(const CausalLM& lm, const Prompts& prompts, const char* graphs) {
+using GenerateFn = std::vector<GeneratedSequence> (*)(const CausalLM&, const Prompts&, const GenerationConfig&,
+                                                      const TokenCallback&);
+
+double tokens_per_second(const CausalLM& lm, const Prompts& prompts, const char* graphs,
+                         GenerateFn fn = &infer::generate) {
   ScopedEnv env("LLMS_CUDA_GRAPHS", graphs);
   GenerationConfig cfg;
   cfg.max_new_tokens = 128;
-  (void)infer::generate(lm, prompts, cfg);  // untimed: cuBLAS handles, allocator, the first capture
+  (void)fn(lm, prompts, cfg, {});  // untimed: cuBLAS handles, allocator, the first capture
   platform::synchronize_device();
   const auto t0 = std::chrono::steady_clock::now();
-  const auto out = infer::generate(lm, prompts, cfg);
+  const auto out = fn(lm, prompts, cfg, {});
   platform::synchronize_device();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::size_t n = 0;
@@ -66,21 +72,28 @@ double tokens_per_second(const CausalLM& lm, const Prompts& prompts, const char*
   return static_cast<double>(n) / s;
 }
 
-int bench(const std::string& shape, std::int64_t batch) {
+int bench(const std::string& shape, std::int64_t batch, bool cpu) {
   const model::ModelConfig c = shape_config(shape);
-  const auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  const auto opts = at::TensorOptions().device(cpu ? at::kCPU : at::kCUDA).dtype(cpu ? at::kFloat : at::kBFloat16);
   std::map<std::string, at::Tensor> t;
   for (const auto& [name, s] : model::expected_tensor_shapes(c))
     t[name] = name.find("norm") != std::string::npos ? at::ones(s, opts) : at::randn(s, opts) * 0.02;
   model::LoadOptions lo;
-  lo.device = "cuda:0";
-  lo.dtype = "bfloat16";
+  lo.device = cpu ? "cpu" : "cuda:0";
+  lo.dtype = cpu ? "float32" : "bfloat16";
   const CausalLM lm = CausalLM::from_tensors(c, t, lo);
   t.clear();
   std::vector<std::int64_t> lengths(static_cast<size_t>(batch), 32);
   Prompts prompts = random_prompts(lengths, 1);
   for (auto& p : prompts)
     for (auto& id : p) id = (id * 7919) % c.vocab_size;
+  if (cpu) {
+    const double now = tokens_per_second(lm, prompts, nullptr);
+    const double before = tokens_per_second(lm, prompts, nullptr, &reference_generate);
+    std::printf("%s batch %lld cpu: %.1f tokens/s generate(), %.1f the previous loop, %.2fx\n", shape.c_str(),
+                static_cast<long long>(batch), now, before, now / before);
+    return 0;
+  }
   const double graphed = tokens_per_second(lm, prompts, nullptr);
   const double eager = tokens_per_second(lm, prompts, "0");
   std::printf("%s batch %lld: %.1f tokens/s with CUDA graphs, %.1f eager (LLMS_CUDA_GRAPHS=0), %.2fx\n", shape.c_str(),
@@ -93,16 +106,17 @@ int bench(const std::string& shape, std::int64_t batch) {
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode != "check" && mode != "bench") {
-    std::fprintf(stderr, "usage: llms_decode_tool check | bench 135m|1b BATCH\n");
+    std::fprintf(stderr, "usage: llms_decode_tool check | bench 135m|1b BATCH [cpu]\n");
     return 2;
   }
-  if (!at::hasCUDA()) {
+  const bool cpu = mode == "bench" && argc > 4 && std::string(argv[4]) == "cpu";
+  if (!at::hasCUDA() && !cpu) {
     std::printf("no CUDA device: skipped\n");
     return 77;
   }
   try {
     if (mode == "check") return check();
-    return bench(argc > 2 ? argv[2] : "135m", argc > 3 ? std::stoll(argv[3]) : 1);
+    return bench(argc > 2 ? argv[2] : "135m", argc > 3 ? std::stoll(argv[3]) : 1, cpu);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "llms_decode_tool: %s\n", e.what());
     return 1;
