@@ -1,8 +1,13 @@
-// generate(): prefill the prompts into a KV cache, then one decode step per token (see generation.h).
+// generate() (see generation.h) from small parts: the prefill (the model's forward over the left-padded prompts,
+// only the last position through lm_head), DecodeStep (infer/decode_step.h: the static-shape step, a CUDA graph on
+// CUDA), TokenSampler (infer/sampling.h: the token choice on the device), and here the stop checks, which read each
+// step's tokens with one asynchronous device-to-host copy, waited for after the next step was queued.
 #include "llmstudio/infer/generation.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/Event.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +18,7 @@
 #include "llmstudio/platform/platform.h"
 #include "llmstudio/io/atomic_file.h"
 #include "llmstudio/io/json_text.h"
+#include "llmstudio/infer/decode_step.h"
 #include "llmstudio/infer/sampling.h"
 
 namespace llmstudio::infer {
@@ -53,108 +59,181 @@ GenerationConfig generation_defaults(const std::filesystem::path& model_dir, con
   return g;
 }
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The prompts left-padded to the longest one, in a [B, capacity] token history (padding ids after them) and the
+// prompt's mask [B, P] (1 = a real token).
+struct PaddedPrompts {
+  at::Tensor history;  // [B, capacity] long, on the device
+  at::Tensor mask;     // [B, P] long, on the device
+  std::int64_t length = 0;  // P
+  bool padded = false;      // some prompt is shorter than P
+};
+
+PaddedPrompts pad_prompts(const std::vector<std::vector<std::int64_t>>& prompts, std::int64_t vocab,
+                          std::int64_t max_new_tokens, std::int64_t pad_id, const at::Device& dev) {
+  const std::int64_t B = static_cast<std::int64_t>(prompts.size());
+  PaddedPrompts p;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    LLMS_CHECK(!prompts[i].empty(), "generate: prompt ", i, " has no tokens");
+    for (auto t : prompts[i])
+      LLMS_CHECK(t >= 0 && t < vocab, "generate: prompt ", i, " has token id ", t, " outside the vocabulary [0, ",
+                 vocab, ")");
+    p.length = std::max<std::int64_t>(p.length, static_cast<std::int64_t>(prompts[i].size()));
+  }
+  const std::int64_t P = p.length, capacity = P + max_new_tokens;
+  std::vector<std::int64_t> ids(static_cast<size_t>(B * capacity), pad_id), mask(static_cast<size_t>(B * P), 0);
+  for (std::int64_t b = 0; b < B; ++b) {
+    const auto& prompt = prompts[static_cast<size_t>(b)];
+    const std::int64_t off = P - static_cast<std::int64_t>(prompt.size());
+    p.padded = p.padded || off > 0;
+    for (size_t j = 0; j < prompt.size(); ++j) {
+      ids[static_cast<size_t>(b * capacity + off) + j] = prompt[j];
+      mask[static_cast<size_t>(b * P + off) + j] = 1;
+    }
+  }
+  p.history = at::tensor(ids, at::kLong).view({B, capacity}).to(dev);
+  p.mask = at::tensor(mask, at::kLong).view({B, P}).to(dev);
+  return p;
+}
+
+// A step's new tokens on their way to the host: one asynchronous copy into a pinned buffer (CUDA) and an event
+// recorded after it, so the caller can queue the next step before waiting. On CPU the copy is immediate.
+class TokenReadback {
+ public:
+  TokenReadback(std::int64_t batch, const at::Device& dev)
+      : host_(at::empty({batch}, at::TensorOptions().dtype(at::kLong).pinned_memory(dev.is_cuda()))), device_(dev) {
+    if (!dev.is_cpu()) event_.emplace(dev.type());
+  }
+  void issue(const at::Tensor& tokens) {
+    host_.copy_(tokens, /*non_blocking=*/true);
+    if (event_) event_->record(c10::impl::VirtualGuardImpl(device_.type()).getStream(device_));
+  }
+  // Waits for the last issue()'s copy only (not for work queued after it).
+  const std::int64_t* wait() {
+    if (event_) event_->synchronize();
+    return host_.data_ptr<std::int64_t>();
+  }
+
+ private:
+  at::Tensor host_;
+  at::Device device_;
+  std::optional<c10::Event> event_;
+};
+
+// The stop conditions on the host, per row: EOS, the caller's callback, the time limit (the length limit is the
+// loop's), in the order and with the reasons of generation.h; and the rows' finished flags on the device (a
+// finished row's later tokens are padding), copied there only when a row finishes.
+class StopChecks {
+ public:
+  StopChecks(std::int64_t batch, const GenerationConfig& cfg, const TokenCallback& on_token, Clock::time_point start,
+             const at::Device& dev)
+      : cfg_(cfg), on_token_(on_token), start_(start), out_(static_cast<size_t>(batch)),
+        finished_host_(at::zeros({batch}, at::TensorOptions().dtype(at::kBool).pinned_memory(dev.is_cuda()))),
+        finished_(at::zeros({batch}, at::TensorOptions().dtype(at::kBool).device(dev))) {}
+
+  // Row flags on the device: true = finished (its next tokens are padding).
+  const at::Tensor& finished() const { return finished_; }
+
+  // One step's tokens (host, one per row); returns whether every row has finished.
+  bool record(const std::int64_t* tokens) {
+    const bool out_of_time =
+        cfg_.max_time > 0 && std::chrono::duration<double>(Clock::now() - start_).count() > cfg_.max_time;
+    auto* flags = finished_host_.data_ptr<bool>();
+    bool all_done = true, changed = false;
+    for (size_t i = 0; i < out_.size(); ++i) {
+      if (flags[i]) continue;
+      const std::int64_t t = tokens[i];
+      out_[i].tokens.push_back(t);
+      const bool stop = on_token_ && on_token_(i, t);
+      if (std::find(cfg_.eos_token_ids.begin(), cfg_.eos_token_ids.end(), t) != cfg_.eos_token_ids.end())
+        out_[i].finish_reason = "eos";
+      else if (stop)
+        out_[i].finish_reason = "stop";
+      else if (out_of_time)
+        out_[i].finish_reason = "time";
+      flags[i] = !out_[i].finish_reason.empty();
+      changed = changed || flags[i];
+      all_done = all_done && flags[i];
+    }
+    // The previous copy from finished_host_ is complete: the readback just waited for came after it on the stream.
+    if (changed && !all_done) finished_.copy_(finished_host_, /*non_blocking=*/true);
+    return all_done;
+  }
+
+  std::vector<GeneratedSequence> results() {
+    for (auto& s : out_)
+      if (s.finish_reason.empty()) s.finish_reason = "length";
+    return std::move(out_);
+  }
+
+ private:
+  const GenerationConfig& cfg_;
+  const TokenCallback& on_token_;
+  Clock::time_point start_;
+  std::vector<GeneratedSequence> out_;
+  at::Tensor finished_host_, finished_;
+};
+
+SamplingSettings sampling_settings(const GenerationConfig& cfg) {
+  SamplingSettings s;
+  s.do_sample = cfg.do_sample;
+  s.temperature = cfg.temperature;
+  s.top_k = cfg.top_k;
+  s.top_p = cfg.top_p;
+  s.repetition_penalty = cfg.repetition_penalty;
+  s.suppressed_early = cfg.eos_token_ids;
+  s.seed = cfg.seed;
+  return s;
+}
+
+}  // namespace
+
 std::vector<GeneratedSequence> generate(const model::CausalLM& lm, const std::vector<std::vector<std::int64_t>>& prompts,
                                         const GenerationConfig& cfg, const TokenCallback& on_token) {
   cfg.validate();
   LLMS_CHECK(!prompts.empty(), "generate: no prompts");
   c10::InferenceMode inference;  // no autograd bookkeeping in the decode loop
   platform::DecodeKernelScope kernels;  // attention kernels that need no per-shape plan (see platform.h)
-  const auto start = std::chrono::steady_clock::now();
-  const std::int64_t B = static_cast<std::int64_t>(prompts.size());
-  std::int64_t P = 0;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    LLMS_CHECK(!prompts[i].empty(), "generate: prompt ", i, " has no tokens");
-    for (auto t : prompts[i])
-      LLMS_CHECK(t >= 0 && t < lm.config().vocab_size, "generate: prompt ", i, " has token id ", t,
-                 " outside the vocabulary [0, ", lm.config().vocab_size, ")");
-    P = std::max<std::int64_t>(P, static_cast<std::int64_t>(prompts[i].size()));
-  }
-  const std::int64_t capacity = P + cfg.max_new_tokens;
+  const auto start = Clock::now();
   const at::Device dev = lm.device();
+  const std::int64_t B = static_cast<std::int64_t>(prompts.size());
+  const PaddedPrompts p = pad_prompts(prompts, lm.config().vocab_size, cfg.max_new_tokens, cfg.pad_token_id, dev);
+  const std::int64_t P = p.length;
+  at::Tensor history = p.history;
 
-  // Left-padded prompt ids and the attention mask over prompt + all future tokens (preallocated).
-  std::vector<std::int64_t> ids_host(static_cast<size_t>(B * capacity), cfg.pad_token_id), mask_host(ids_host.size(), 0);
-  for (std::int64_t b = 0; b < B; ++b) {
-    const auto& p = prompts[static_cast<size_t>(b)];
-    const std::int64_t off = P - static_cast<std::int64_t>(p.size());
-    for (size_t j = 0; j < p.size(); ++j) {
-      ids_host[static_cast<size_t>(b * capacity + off) + j] = p[j];
-      mask_host[static_cast<size_t>(b * capacity + off) + j] = 1;
-    }
-  }
-  at::Tensor history = at::tensor(ids_host, at::kLong).view({B, capacity}).to(dev);
-  at::Tensor mask = at::tensor(mask_host, at::kLong).view({B, capacity}).to(dev);
+  DecodeStep decode(lm, B, P + cfg.max_new_tokens);
+  TokenSampler sampler(sampling_settings(cfg), dev);
+  StopChecks stops(B, cfg, on_token, start, dev);
+  TokenReadback readback(B, dev);
+  const at::Tensor pad = at::full({B}, cfg.pad_token_id, at::TensorOptions().dtype(at::kLong).device(dev));
 
-  model::KVCache cache = model::KVCache::allocate(lm.config(), B, capacity, dev, lm.dtype());
-  std::optional<at::Generator> gen;
-  if (cfg.do_sample) {
-    at::Generator g = at::globalContext().defaultGenerator(dev).clone();
-    g.set_current_seed(cfg.seed.value_or(static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())));
-    gen = g;
-  }
-
-  std::vector<GeneratedSequence> out(static_cast<size_t>(B));
-  std::vector<bool> finished(static_cast<size_t>(B), false);
-  at::Tensor finished_dev = at::zeros({B}, at::TensorOptions().dtype(at::kBool).device(dev));
-  at::Tensor pad = at::full({B}, cfg.pad_token_id, at::TensorOptions().dtype(at::kLong).device(dev));
-
-  // Prefill.
-  // Without left padding no attention mask is needed (the model's causal path; SDPA's fastest kernels).
-  bool padded = false;
-  for (const auto& p : prompts) padded = padded || static_cast<std::int64_t>(p.size()) != P;
-  auto mask_upto = [&](std::int64_t n) { return padded ? mask.narrow(1, 0, n) : at::Tensor(); };
-  at::Tensor logits = lm.forward(history.narrow(1, 0, P), mask_upto(P), {}, &cache);
-  cache.advance(P);
-  at::Tensor scores = logits.select(1, -1).to(at::kFloat);
+  // Prefill. Without left padding no attention mask is needed (the model's causal path; SDPA's fastest kernels).
+  // Only the last position's hidden state goes through lm_head.
+  const at::Tensor hidden =
+      lm.hidden_states(history.narrow(1, 0, P), p.padded ? p.mask : at::Tensor(), {}, &decode.cache());
+  decode.cache().advance(P);
+  at::Tensor scores = lm.logits(hidden.narrow(1, P - 1, 1)).select(1, 0).to(at::kFloat);
+  decode.begin(p.mask);
 
   for (std::int64_t step = 0; step < cfg.max_new_tokens; ++step) {
-    const std::int64_t len = P + step;  // tokens in history so far
-    scores = apply_repetition_penalty(scores, history.narrow(1, 0, len), mask.narrow(1, 0, len), cfg.repetition_penalty);
-    if (step < cfg.min_new_tokens) scores = suppress_tokens(scores, cfg.eos_token_ids);
-    at::Tensor next;
-    if (cfg.do_sample) {
-      scores = apply_top_p(apply_top_k(apply_temperature(scores, cfg.temperature), cfg.top_k), cfg.top_p);
-      next = sample_tokens(scores, gen);
-    } else {
-      next = scores.argmax(-1);
+    // history and key_mask cover the whole capacity; the columns not written yet are masked out.
+    at::Tensor next = sampler.choose(scores, history, decode.key_mask(), step < cfg.min_new_tokens);
+    next = at::where(stops.finished(), pad, next);
+    history.index_copy_(1, decode.column(), next.view({B, 1}));
+    readback.issue(next);
+    const bool last = step + 1 == cfg.max_new_tokens;
+    // The next step is queued before this step's tokens are read: the device computes while the host checks the
+    // stop conditions. Rows that turn out finished get padding next step; their logits are never used.
+    if (!last) {
+      scores = decode.step(next);
+      decode.advance();
     }
-    next = at::where(finished_dev, pad, next);
-    history.select(1, len).copy_(next);
-    mask.select(1, len).fill_(1);
-
-    // The one host synchronisation of a step: the new tokens, for stopping and streaming.
-    at::Tensor next_host = next.cpu();
-    const auto* nh = next_host.data_ptr<std::int64_t>();
-    bool all_done = true;
-    const bool out_of_time =
-        cfg.max_time > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > cfg.max_time;
-    for (std::int64_t b = 0; b < B; ++b) {
-      const auto i = static_cast<size_t>(b);
-      if (finished[i]) continue;
-      out[i].tokens.push_back(nh[b]);
-      bool stop = on_token && on_token(i, nh[b]);
-      if (std::find(cfg.eos_token_ids.begin(), cfg.eos_token_ids.end(), nh[b]) != cfg.eos_token_ids.end()) {
-        finished[i] = true;
-        out[i].finish_reason = "eos";
-      } else if (stop) {
-        finished[i] = true;
-        out[i].finish_reason = "stop";
-      } else if (out_of_time) {
-        finished[i] = true;
-        out[i].finish_reason = "time";
-      }
-      all_done = all_done && finished[i];
-    }
-    if (all_done || step + 1 == cfg.max_new_tokens) break;
-    finished_dev.copy_(at::tensor(std::vector<std::uint8_t>(finished.begin(), finished.end()), at::kByte).to(at::kBool), true);
-
-    logits = lm.forward(next.view({B, 1}), mask_upto(len + 1), {}, &cache);
-    cache.advance(1);
-    scores = logits.select(1, -1).to(at::kFloat);
+    if (stops.record(readback.wait()) || last) break;
   }
-  for (auto& s : out)
-    if (s.finish_reason.empty()) s.finish_reason = "length";
-  return out;
+  return stops.results();
 }
 
 }  // namespace llmstudio::infer

@@ -1,5 +1,7 @@
 // Token generation with a preallocated KV cache: batched prompts (left padding), prefill + decode steps,
 // greedy or seeded sampling, per-sequence stop (EOS, length, caller's stop condition, time limit).
+// The steps are infer/decode_step.h's (static shapes; a CUDA graph on CUDA), the token choice infer/sampling.h's
+// TokenSampler (on the device); the host reads each step's tokens once, after the next step was queued.
 // Settings follow H2O LLM Studio's prediction section (min/max_length_inference, do_sample, temperature,
 // top_k, top_p, repetition_penalty, max_time, num_beams, stop tokens handled by the caller's callback).
 #pragma once

@@ -1,11 +1,20 @@
 // Logits processing and token choice (see sampling.h).
 #include "llmstudio/infer/sampling.h"
 
+#include <chrono>
 #include <limits>
+#include <utility>
 
 #include "llmstudio/core/error.h"
 
 namespace llmstudio::infer {
+namespace {
+
+at::Tensor mask_ids(const at::Tensor& scores, const at::Tensor& ids) {
+  return scores.index_fill(1, ids, -std::numeric_limits<float>::infinity());
+}
+
+}  // namespace
 
 at::Tensor apply_repetition_penalty(const at::Tensor& scores, const at::Tensor& history, const at::Tensor& history_mask,
                                     double penalty) {
@@ -22,10 +31,7 @@ at::Tensor apply_repetition_penalty(const at::Tensor& scores, const at::Tensor& 
 
 at::Tensor suppress_tokens(const at::Tensor& scores, const std::vector<std::int64_t>& token_ids) {
   if (token_ids.empty()) return scores;
-  at::Tensor out = scores.clone();
-  at::Tensor idx = at::tensor(token_ids, at::kLong).to(scores.device());
-  out.index_fill_(1, idx, -std::numeric_limits<float>::infinity());
-  return out;
+  return mask_ids(scores, at::tensor(token_ids, at::kLong).to(scores.device()));
 }
 
 at::Tensor apply_temperature(const at::Tensor& scores, double temperature) {
@@ -55,6 +61,27 @@ at::Tensor apply_top_p(const at::Tensor& scores, double p) {
 at::Tensor sample_tokens(const at::Tensor& scores, std::optional<at::Generator> generator) {
   at::Tensor probs = scores.to(at::kFloat).softmax(-1);
   return at::multinomial(probs, 1, /*replacement=*/false, generator).squeeze(-1);
+}
+
+TokenSampler::TokenSampler(SamplingSettings settings, const at::Device& device) : settings_(std::move(settings)) {
+  if (!settings_.suppressed_early.empty())
+    suppressed_ = at::tensor(settings_.suppressed_early, at::kLong).to(device);
+  if (settings_.do_sample) {
+    LLMS_CHECK(settings_.temperature > 0, "temperature must be > 0 when sampling, found ", settings_.temperature);
+    at::Generator g = at::globalContext().defaultGenerator(device).clone();
+    g.set_current_seed(settings_.seed.value_or(
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())));
+    generator_ = g;
+  }
+}
+
+at::Tensor TokenSampler::choose(const at::Tensor& scores_in, const at::Tensor& history, const at::Tensor& history_mask,
+                                bool suppress) {
+  at::Tensor scores = apply_repetition_penalty(scores_in, history, history_mask, settings_.repetition_penalty);
+  if (suppress && suppressed_.defined()) scores = mask_ids(scores, suppressed_);
+  if (!settings_.do_sample) return scores.argmax(-1);
+  scores = apply_top_p(apply_top_k(apply_temperature(scores, settings_.temperature), settings_.top_k), settings_.top_p);
+  return sample_tokens(scores, generator_);
 }
 
 }  // namespace llmstudio::infer

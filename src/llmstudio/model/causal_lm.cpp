@@ -295,6 +295,10 @@ at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor
                          attention_mask.size(3) == past + T && position_ids.defined()),
              "a 4-d attention_mask must be [", B, ", 1, ", T, ", ", past + T, "] and come with position_ids, found ",
              shape_str(attention_mask.sizes()));
+  // A static cache (infer/decode_step.h) brings its own masks over all its columns; the positions come with the call.
+  const bool static_cache = cache && cache->is_static();
+  LLMS_CHECK(!static_cache || (position_ids.defined() && !attention_mask.defined()),
+             "a static KV cache needs position_ids and no attention_mask (its own masks cover all its columns)");
   const at::Device dev = device();
   at::Tensor ids = input_ids.to(dev);
   at::Tensor mask = attention_mask.defined() ? attention_mask.to(dev) : at::Tensor();
@@ -306,7 +310,7 @@ at::Tensor CausalLM::hidden_states(const at::Tensor& input_ids, const at::Tensor
   else
     pos = at::arange(past, past + T, at::TensorOptions().dtype(at::kLong).device(dev)).expand({B, T});
   auto [cos, sin] = rope_cos_sin(inv_freq_, pos, dtype());
-  const AttentionInputs attn = attention_inputs(mask, mask4d, past, T, segments);
+  const AttentionInputs attn = static_cache ? cache->static_attention : attention_inputs(mask, mask4d, past, T, segments);
   // As transformers' nn.Embedding(padding_idx=pad_token_id): the pad token's row gets no gradient from the input
   // side (the padding positions, and real tokens that share its id, e.g. an EOS used as pad).
   const std::int64_t pad = config_.pad_token_id.value_or(-1);

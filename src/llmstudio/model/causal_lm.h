@@ -69,7 +69,7 @@ class CausalLM {
   // undefined, where S = T, or cache length + T with a cache; position_ids [B, T] or undefined (then derived
   // from the mask: first real token is 0). A boolean attention_mask [B, 1, T, S] (true = may attend) is used
   // as given (packed rows: block-diagonal causal masks); it needs position_ids. With a cache, the new keys/values are appended to it (the caller
-  // advances it). Returns logits [B, T, vocab] in the model dtype.
+  // advances it); a static-mode cache (model/kv_cache.h) needs position_ids and no attention_mask. Returns logits [B, T, vocab] in the model dtype.
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
                      const at::Tensor& position_ids = {}, KVCache* cache = nullptr) const;
   // The final hidden states [B, T, hidden] (after the last norm). segments (training batches, no cache): the

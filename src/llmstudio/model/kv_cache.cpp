@@ -20,6 +20,13 @@ KVCache KVCache::allocate(const ModelConfig& c, std::int64_t batch, std::int64_t
 
 std::pair<at::Tensor, at::Tensor> KVCache::append(std::size_t layer, const at::Tensor& k_new,
                                                    const at::Tensor& v_new) const {
+  if (is_static()) {
+    LLMS_CHECK(k_new.size(2) == write_index.size(0), "static KV cache: ", k_new.size(2), " new positions but ",
+               write_index.size(0), " write columns");
+    k[layer].index_copy_(2, write_index, k_new);
+    v[layer].index_copy_(2, write_index, v_new);
+    return {k[layer], v[layer]};
+  }
   const std::int64_t t = k_new.size(2);
   LLMS_CHECK(length + t <= capacity, "KV cache overflow: ", length, " + ", t, " positions > capacity ", capacity,
              "; raise the generation length limit");
