@@ -22,6 +22,7 @@
 #include "llmstudio/infer/sampling.h"
 #include "llmstudio/model/architecture.h"
 #include "llmstudio/model/causal_lm.h"
+#include "tiny_model.h"
 
 namespace llmstudio::decode_checks {
 
@@ -35,32 +36,10 @@ using model::CausalLM;
 using Prompts = std::vector<std::vector<std::int64_t>>;
 inline constexpr std::int64_t kVocab = 37;
 
-// A small random model of `spec` (as torch_layer_schema_test's, with biases where the family has them).
+// A small random model of `spec` (tests/tools/tiny_model.h, with biases where the family has them).
 inline CausalLM tiny_model(const model::ArchitectureSpec& spec, const std::string& device = "cpu",
                            std::uint64_t seed = 7) {
-  model::ModelConfig c;
-  c.architecture = spec.hf_architecture;
-  c.model_type = spec.model_type;
-  c.vocab_size = kVocab;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 4;
-  c.attention_bias = spec.qkv_bias || spec.attention_bias_key;
-  c.o_proj_bias = spec.attention_bias_key;
-  c.mlp_bias = spec.mlp_bias_key;
-  if (spec.sliding_window_all_layers) c.sliding_window = 3;
-  c.layer_uses_sliding_window.assign(2, spec.sliding_window_all_layers);
-  at::Generator gen = at::globalContext().defaultGenerator(at::kCPU).clone();
-  gen.set_current_seed(seed);
-  std::map<std::string, at::Tensor> t;
-  for (const auto& [name, shape] : model::expected_tensor_shapes(c))
-    t[name] = (name.find("norm") != std::string::npos ? 1.0 : 0.0) + 0.5 * at::randn(shape, gen, at::kFloat);
-  model::LoadOptions opts;
-  opts.device = device;
-  return CausalLM::from_tensors(c, t, opts);
+  return test_models::tiny_causal_lm(spec, kVocab, device, seed, 0.5);
 }
 
 inline Prompts random_prompts(const std::vector<std::int64_t>& lengths, std::uint64_t seed) {

@@ -15,6 +15,7 @@
 #include "llmstudio/model/causal_lm.h"
 #include "llmstudio/model/layer_schema.h"
 #include "llmstudio/model/lora.h"
+#include "../tools/tiny_model.h"
 
 using namespace llmstudio;
 using namespace llmstudio::model;
@@ -22,29 +23,7 @@ using namespace llmstudio::model;
 namespace {
 
 // A small random model of `spec`, with every optional tensor of the schema present where the family allows it.
-CausalLM tiny_model(const ArchitectureSpec& spec) {
-  ModelConfig c;
-  c.architecture = spec.hf_architecture;
-  c.model_type = spec.model_type;
-  c.vocab_size = 37;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 4;
-  c.attention_bias = spec.qkv_bias || spec.attention_bias_key;
-  c.o_proj_bias = spec.attention_bias_key;
-  c.mlp_bias = spec.mlp_bias_key;
-  if (spec.sliding_window_all_layers) c.sliding_window = 3;
-  c.layer_uses_sliding_window.assign(2, spec.sliding_window_all_layers);
-  at::Generator gen = at::globalContext().defaultGenerator(at::kCPU).clone();
-  gen.set_current_seed(7);
-  std::map<std::string, at::Tensor> t;
-  for (const auto& [name, shape] : expected_tensor_shapes(c))
-    t[name] = (name.find("norm") != std::string::npos ? 1.0 : 0.0) + 0.3 * at::randn(shape, gen, at::kFloat);
-  return CausalLM::from_tensors(c, t);
-}
+CausalLM tiny_model(const ArchitectureSpec& spec) { return test_models::tiny_causal_lm(spec); }
 
 // One checkpointed forward/backward in training mode.
 void backward(CausalLM& m) {
