@@ -26,18 +26,20 @@ bandwidth); "roofline_pct_with_kv" adds the KV cache a step must read at the mea
 Tokens/s everywhere is new tokens / time of the whole generation call (prefill included, as the issue's table);
 "decode_tokens_per_s" leaves the TTFT out: batch x (N - 1) / (seconds - ttft_s).
 
-Issue 14's targets (TARGETS below): 1B batch 1 >= 50% of the roofline and >= 1.8x the compiled path; 135M batch 1
+Issue 14's targets (the T_* checks in ROWS below): 1B batch 1 >= 50% of the roofline and >= 1.8x the compiled path; 135M batch 1
 >= 1,500 tokens/s; batch 16 >= 4x transformers generate for both shapes; TTFT of a 2,000-token prompt on the 1B
 shape below transformers'. Rows without a target print "-".
 
 Duration on one H200 (estimate, --only decode, all 12 default rows): model creation ~15 s, bandwidth ~2 s, ours
 ~8 s per row (two processes), transformers ~5 s per row, the two compiled rows ~60-90 s each: about 5-6 minutes
-(plus ~80 s for the build in scripts/gpu-bench.sh). Rows run in the order below, targets first; the JSON is
-rewritten after every row, so a time-out keeps the finished ones.
+(plus ~80 s for the build in scripts/gpu-bench.sh). Rows run in the order below: the five rows with targets, then
+the compiled references, then the rows without targets (~4 minutes to the last target number); the JSON is
+rewritten after every measurement, so a time-out keeps the finished ones.
 """
 import dataclasses
 import inspect
 import json
+import math
 import pathlib
 import re
 import statistics
@@ -124,12 +126,7 @@ def weight_bytes(model_dir, itemsize):
     for f in sorted(pathlib.Path(model_dir).glob("*.safetensors")):
         with open(f, "rb") as fh:
             header = json.loads(fh.read(struct.unpack("<Q", fh.read(8))[0]))
-        for name, t in header.items():
-            if name != "__metadata__":
-                n = 1
-                for d in t["shape"]:
-                    n *= d
-                numel += n
+        numel += sum(math.prod(t["shape"]) for name, t in header.items() if name != "__metadata__")
     return numel * itemsize
 
 
@@ -262,6 +259,7 @@ def _static_measure(gen, ids, new, device):
 
 
 COMPILE_KW = dict(mode="reduce-overhead", fullgraph=True, dynamic=False)
+COMPILED_DEVICES = ("cuda",)  # the test of the flow adds "cpu" with COMPILE_KW's backend="eager"
 
 
 def compiled_decode(model, ids, new, device, compile_kw=None):
@@ -281,8 +279,9 @@ def compiled_decode(model, ids, new, device, compile_kw=None):
         torch.cuda.empty_cache()
     try:
         from transformers import CompileConfig
+        # max_cache_len: one cache (and one compiled graph) for the warm-up, 1-token and N-token calls
         kw = dict(do_sample=False, eos_token_id=None, pad_token_id=0, cache_implementation="static",
-                  compile_config=CompileConfig(mode="reduce-overhead", fullgraph=False))
+                  max_cache_len=ids.shape[1] + new, compile_config=CompileConfig(mode="reduce-overhead"))
 
         def gen(x, n):
             with torch.no_grad():
@@ -336,8 +335,9 @@ def judge(res, targets):
 
 
 class DecodeBench:
-    """The decode part: the bandwidth probe, then every row's `llmstudio generate` and transformers generate(), then
-    the compiled path for the rows that want it (last: the slowest part, so a time-out loses only those columns)."""
+    """The decode part: the bandwidth probe, every row's `llmstudio generate` and transformers generate(), and the
+    compiled path for the rows that want it, measured once the rows with targets are done (the compilations are the
+    slowest part; rows without targets come after them)."""
 
     def __init__(self, a, vocab, tmp, make_model):
         self.a, self.vocab, self.tmp, self.make_model = a, vocab, pathlib.Path(tmp), make_model
@@ -395,7 +395,7 @@ class DecodeBench:
             res["transformers"] = {"error": _error(e)}
         if not row.compiled:
             res["transformers_compiled"] = {"skipped": "not measured for this row (compiled=False)"}
-        elif self.device != "cuda":
+        elif self.device not in COMPILED_DEVICES:
             res["transformers_compiled"] = {"skipped": "CUDA only (torch.compile with CUDA graphs)"}
         elif not self.a.compile_ref:
             res["transformers_compiled"] = {"skipped": "--no-compile-ref"}
@@ -437,21 +437,26 @@ class DecodeBench:
             print(name, json.dumps(out[name]), f"({time.perf_counter() - t:.0f} s)", flush=True)
             save()
 
+        def compiled_pending():
+            for name, row in rows.items():
+                if name in out and "pending" in (out[name].get("transformers_compiled") or {}):
+                    t = time.perf_counter()
+                    try:
+                        self.measure_compiled(out[name], row, name)
+                    except Exception as e:  # noqa: BLE001
+                        out[name]["transformers_compiled"] = {"error": _error(e)}
+                    report(name, t)
+
         for name, row in rows.items():
+            if not row.targets:
+                compiled_pending()  # every target's numbers first: a time-out loses only the extra rows
             t = time.perf_counter()
             try:
                 out[name] = self.measure(name, row)
             except Exception as e:  # noqa: BLE001 - one failing row must not lose the others
                 out[name] = {"config": dataclasses.asdict(row), "error": _error(e)}
             report(name, t)
-        for name, row in rows.items():
-            if "pending" in (out[name].get("transformers_compiled") or {}):
-                t = time.perf_counter()
-                try:
-                    self.measure_compiled(out[name], row, name)
-                except Exception as e:  # noqa: BLE001
-                    out[name]["transformers_compiled"] = {"error": _error(e)}
-                report(name, t)
+        compiled_pending()
         self.refs.clear()
         if self.device == "cuda":
             torch.cuda.empty_cache()

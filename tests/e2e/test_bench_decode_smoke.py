@@ -133,3 +133,51 @@ def test_derived_fields_and_targets():
     assert bench_decode.judge(res, row.targets) is True
     assert bench_decode.judge({"ours": side}, ()) is None
 
+
+
+def test_decode_bench_flow_with_compiled_reference(llms_bin, tmp_path, monkeypatch):
+    """DecodeBench.run as on the GPU, the compiled column included (dynamo with backend="eager" on the CPU): the
+    compiled reference is measured after the rows with targets and before the rows without, and fills
+    ratio_vs_compiled and that target."""
+    import argparse
+    import bench_gpu
+    monkeypatch.setattr(bench_decode, "COMPILED_DEVICES", ("cuda", "cpu"))
+    monkeypatch.setattr(bench_decode, "COMPILE_KW", dict(backend="eager", fullgraph=True, dynamic=False))
+    a = argparse.Namespace(llms=llms_bin, tokenizer=shared_path("tokenizers", "gpt2"), device="cpu", tiny=True,
+                           new=6, compile_ref=True)
+    rows = bench_decode.select_rows(["decode-1b-b1-p32", "decode-1b-b64-p32"], tiny=True)
+    saved, results = [], {}
+    from tokenizers import Tokenizer
+    vocab = Tokenizer.from_file(str(a.tokenizer / "tokenizer.json")).get_vocab_size()
+    bench = bench_decode.DecodeBench(a, vocab, tmp_path, bench_gpu.make_model)
+    bench.run(rows, results, lambda: saved.append(json.loads(json.dumps(results["decode"]))))
+    torch._dynamo.reset()
+    # saves: row 1 (compiled pending), row 1 with its compiled column (before the row without targets), row 2
+    assert [list(s) for s in saved] == [["decode-1b-b1-p32"], ["decode-1b-b1-p32"],
+                                        ["decode-1b-b1-p32", "decode-1b-b64-p32"]]
+    assert saved[0]["decode-1b-b1-p32"]["transformers_compiled"] == {"pending": "measured after the other rows"}
+    r = results["decode"]["decode-1b-b1-p32"]
+    c = r["transformers_compiled"]
+    assert "error" not in c and c["tokens"] == 6 and "StaticCache" in c["method"], c
+    assert c["matching_prefix_vs_generate"] == 6  # fp32, same model: the static loop's tokens are generate()'s
+    assert r["ratio_vs_compiled"] == pytest.approx(r["ours"]["tokens_per_s"] / c["tokens_per_s"], rel=1e-9)
+    comp_target = next(t for t in r["targets"] if t["metric"] == "ratio_vs_compiled")
+    assert comp_target["found"] == r["ratio_vs_compiled"] and comp_target["pass"] == (r["ratio_vs_compiled"] >= 1.8)
+    assert results["decode"]["decode-1b-b64-p32"]["transformers_compiled"]["skipped"]
+    assert results["decode"]["decode-1b-b64-p32"]["meets_targets"] is None
+
+
+def test_compiled_reference_falls_back_to_generate_static(monkeypatch):
+    """When the hand-written static loop fails, transformers' own static-cache generate() is measured and the error
+    recorded (on the CPU generate() skips its compilation: this checks the call, the shared cache and the tokens)."""
+    model = tiny_llama()
+    ids = bench_decode.prompts_for(2, 16, 1000)
+    _, gen_tokens = bench_decode.ref_decode(model, ids, 10, "cpu")
+
+    def broken(*args, **kw):
+        raise RuntimeError("step failed\nsecond line")
+    monkeypatch.setattr(bench_decode, "StaticDecoder", broken)
+    res, tokens = bench_decode.compiled_decode(model, ids, 10, "cpu")
+    assert res["errors"] == {"static_step": "RuntimeError: step failed | second line"}, res
+    assert res["method"].startswith("generate(cache_implementation='static'") and res["tokens"] == 20
+    assert torch.equal(tokens, gen_tokens)
