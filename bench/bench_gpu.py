@@ -23,7 +23,7 @@ usage: python bench/bench_gpu.py --llms build-gpu/bin/llmstudio --tokenizer DIR_
          [--rows 1b-lora-ckpt,135m-lora,decode-1b-b1-p32] [--steps N] [--no-compile-ref] [--profile ROW]
          [--only train|decode|train,decode] [--new N]
        --rows takes train and decode row names (decode rows start with "decode-"); 'default' and 'all' apply to both.
-       smoke test of the whole train flow on CPU in about a minute (decode rows: --only decode, ~1 min, no compiled
+       smoke test of the whole train flow on CPU in about a minute (decode rows: --only decode, ~1.5 min, no compiled
        reference and no bandwidth probe on the CPU; tests/e2e/test_bench_decode_smoke.py):
        python bench/bench_gpu.py --llms build/bin/llmstudio --tokenizer ../shared/fixtures/tokenizers/gpt2 \
          --device cpu --tiny --out /tmp/tiny.json
