@@ -12,12 +12,19 @@
   torch.cuda.max_memory_allocated() after reset_peak_memory_stats(); both include the weights.
   An extra reference column runs transformers + PEFT under torch.compile (--compile-ref, on by default; the error
   is recorded when compilation fails).
-* decode: greedy generation of --new tokens at batch 1 and 16 for SmolLM2-135M- and Llama-3.2-1B-shaped models in
-  bf16, `llmstudio generate` vs transformers generate(). Tokens/s of the generation phase.
+* decode (issue 14; bench/bench_decode.py, whose docstring says exactly what is measured): rows of
+  bench_decode.ROWS, greedy generation of --new tokens at batch 1 / 16 / 64 and prompt lengths 32 / 2,000 for the
+  SmolLM2-135M and Llama-3.2-1B shapes in bf16: `llmstudio generate` vs transformers generate() and vs the compiled
+  transformers path (StaticCache + torch.compile(mode="reduce-overhead") of the one-token step): tokens/s,
+  time to first token, percent of the HBM roofline (the bandwidth of a 4 GiB device-to-device copy measured in the
+  same run), issue 14's targets PASS/FAIL. About 5-6 minutes on an H200 for the 12 default rows (--only decode).
 
 usage: python bench/bench_gpu.py --llms build-gpu/bin/llmstudio --tokenizer DIR_WITH_tokenizer.json --out results.json
-         [--rows 1b-lora-ckpt,135m-lora] [--steps N] [--no-compile-ref] [--profile ROW] [--only train|decode]
-       smoke test of the whole train flow on CPU in about a minute:
+         [--rows 1b-lora-ckpt,135m-lora,decode-1b-b1-p32] [--steps N] [--no-compile-ref] [--profile ROW]
+         [--only train|decode|train,decode] [--new N]
+       --rows takes train and decode row names (decode rows start with "decode-"); 'default' and 'all' apply to both.
+       smoke test of the whole train flow on CPU in about a minute (decode rows: --only decode, ~1.5 min, no compiled
+       reference and no bandwidth probe on the CPU; tests/e2e/test_bench_decode_smoke.py):
        python bench/bench_gpu.py --llms build/bin/llmstudio --tokenizer ../shared/fixtures/tokenizers/gpt2 \
          --device cpu --tiny --out /tmp/tiny.json
 """
@@ -30,7 +37,6 @@ import json
 import os
 import pathlib
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +48,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
+import bench_decode  # noqa: E402
 SHAPES = {
     "smollm2-135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
                          num_key_value_heads=3, tie_word_embeddings=True, rope_theta=100000.0),
@@ -289,52 +296,27 @@ def ref_train_compiled(model_dir, row, samples, device):
         return {"error": (msg[0] if msg else type(e).__name__)[:500]}
 
 
-# ---- decode (unchanged) -------------------------------------------------------------------------------------------
-
-def ours_decode(llms, model_dir, batch, new, prompt_len, vocab, tmp):
-    g = torch.Generator().manual_seed(1)
-    prompts = torch.randint(1, vocab, (batch, prompt_len), generator=g).tolist()
-    f = pathlib.Path(tmp) / f"prompts{batch}.json"
-    f.write_text(json.dumps({"prompts": prompts}))
-    args = [str(llms), "generate", "-m", str(model_dir), "--input-ids", str(f), "--max-new-tokens", str(new),
-            "--eos-id", str(vocab + 10), "--device", "cuda", "--dtype", "bfloat16", "--warmup", "16"]
-    # --warmup: an untimed generation in the same process first (lazy CUDA kernel loading, cuBLAS handles, the
-    # allocator), as transformers gets its warm-up call below.
-    proc = subprocess.run(args, check=True, capture_output=True, text=True)
-    # The CLI reports the generation phase (model loading excluded): "N tokens in S s".
-    m = re.search(r"(\d+) tokens in ([0-9.e+-]+) s", proc.stderr)
-    if not m:
-        raise RuntimeError(f"no timing line in llmstudio generate's stderr: {proc.stderr[-500:]}")
-    n, secs = int(m.group(1)), float(m.group(2))
-    return {"tokens_per_s": n / secs, "tokens": n, "seconds": secs}
-
-
-def ref_decode(model_dir, batch, new, prompt_len, vocab):
-    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).cuda().eval()
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(1, vocab, (batch, prompt_len), generator=g).cuda()
-    kw = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False, eos_token_id=None, pad_token_id=0)
-    with torch.no_grad():
-        model.generate(ids, **kw)
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        out = model.generate(ids, **kw)
-        torch.cuda.synchronize()
-        secs = time.perf_counter() - t
-    n = (out.shape[1] - prompt_len) * batch
-    del model
-    torch.cuda.empty_cache()
-    return {"tokens_per_s": n / secs, "tokens": n}
-
-
 # ---- the train rows -----------------------------------------------------------------------------------------------
 
-def select_rows(spec, tiny, steps):
-    names = [n for n, r in ROWS.items() if r.default] if spec in ("", "default") else \
-        list(ROWS) if spec == "all" else [n.strip() for n in spec.split(",") if n.strip()]
-    unknown = [n for n in names if n not in ROWS]
+def split_rows(spec):
+    """--rows into (train names, decode names); None = that kind's default rows."""
+    if spec in ("", "default"):
+        return None, None
+    if spec == "all":
+        return list(ROWS), list(bench_decode.ROWS)
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ROWS and n not in bench_decode.ROWS]
     if unknown:
-        raise SystemExit(f"--rows: unknown row(s) {unknown}; known: {', '.join(ROWS)} (or 'all', 'default')")
+        raise SystemExit(f"--rows: unknown row(s) {unknown}; known: {', '.join(ROWS)}, "
+                         f"{', '.join(bench_decode.ROWS)} (or 'all', 'default')")
+    return [n for n in names if n in ROWS], [n for n in names if n in bench_decode.ROWS]
+
+
+def select_rows(spec, tiny, steps):
+    """Train rows: spec is --rows (a string) or a list of train row names."""
+    names = spec if isinstance(spec, list) else split_rows(spec)[0]
+    if names is None:
+        names = [n for n, r in ROWS.items() if r.default]
     rows = {}
     for n in names:
         r = dataclasses.replace(ROWS[n])
@@ -478,13 +460,15 @@ def main(argv=None):
     ap.add_argument("--llms", required=True)
     ap.add_argument("--tokenizer", required=True, type=pathlib.Path)
     ap.add_argument("--out", default="bench-gpu.json", type=pathlib.Path)
-    ap.add_argument("--rows", default="default", help=f"comma-separated from {', '.join(ROWS)}; 'all'; 'default'")
+    ap.add_argument("--rows", default="default", help=f"comma-separated from {', '.join(ROWS)}, "
+                    f"{', '.join(bench_decode.ROWS)}; 'all'; 'default'")
     ap.add_argument("--steps", type=int, default=0, help="optimizer steps of every row (default: the row's)")
     ap.add_argument("--compile-ref", action=argparse.BooleanOptionalAction, default=True,
-                    help="also measure transformers + PEFT under torch.compile")
+                    help="also measure transformers + PEFT under torch.compile (train rows) and the compiled "
+                    "static-cache decode path (decode rows with compiled=True, CUDA only)")
     ap.add_argument("--profile", default="", help="a row to run once more under LLMS_PROFILE_STEPS (summary to --out's folder)")
-    ap.add_argument("--new", type=int, default=128)
-    ap.add_argument("--only", default="train,decode")
+    ap.add_argument("--new", type=int, default=128, help="decode rows: new tokens per prompt (--tiny: at most 8)")
+    ap.add_argument("--only", default="train,decode", help="train, decode or train,decode")
     ap.add_argument("--device", default="cuda", help=argparse.SUPPRESS)  # cpu: smoke test of the flow
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # every row on the tiny shape
     a = ap.parse_args(argv)
@@ -498,10 +482,12 @@ def main(argv=None):
                "git_commit": git_commit(), "tokenizer": a.tokenizer.name, "vocab_size": vocab, "rows": {}}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-gpu-"))
+    train_names, decode_names = split_rows(a.rows)
+    save = lambda: a.out.write_text(json.dumps(results, indent=2))  # noqa: E731 - partial results survive a time-out
     try:
-        if "train" in a.only:
+        if "train" in a.only and train_names != []:
             bench = TrainBench(a, vocab, tmp)
-            rows = select_rows(a.rows, a.tiny, a.steps)
+            rows = select_rows(train_names, a.tiny, a.steps)
             for name, row in rows.items():
                 t = time.perf_counter()
                 try:
@@ -510,28 +496,21 @@ def main(argv=None):
                     results["rows"][name] = {"config": dataclasses.asdict(row), "error": f"{type(e).__name__}: {e}"[-2000:]}
                     _free(a.device)
                 print(name, json.dumps(results["rows"][name]), f"({time.perf_counter() - t:.0f} s)", flush=True)
-                a.out.write_text(json.dumps(results, indent=2))  # partial results survive a time-out
+                save()
             if a.profile:
                 prow = rows.get(a.profile) or select_rows(a.profile, a.tiny, a.steps)[a.profile]
                 results["profile"] = {a.profile: bench.profile(a.profile, prow, a.out.parent)}
-        if "decode" in a.only and a.device == "cuda":
-            results["decode"] = {}
-            for shape in ("smollm2-135m", "llama-3.2-1b"):
-                model_dir = tmp / f"model-{shape}"
-                if not model_dir.exists():
-                    make_model(shape, vocab, model_dir, a.tokenizer, a.device)
-                for batch in (1, 16):
-                    ours = ours_decode(a.llms, model_dir, batch, a.new, 32, vocab, tmp)
-                    ref = ref_decode(model_dir, batch, a.new, 32, vocab)
-                    key = f"decode_{shape}_batch{batch}"
-                    results["decode"][key] = {"ours": ours, "transformers": ref,
-                                              "ratio": ours["tokens_per_s"] / ref["tokens_per_s"]}
-                    print(key, json.dumps(results["decode"][key]), flush=True)
-        a.out.write_text(json.dumps(results, indent=2))
+        if "decode" in a.only and decode_names != []:
+            _free(a.device)
+            bench_decode.DecodeBench(a, vocab, tmp, make_model).run(
+                bench_decode.select_rows(decode_names, a.tiny), results, save)
+        save()
         if results["rows"]:
             print(f"\ntrain: {results['gpu']}, torch {results['torch']}, transformers {results['transformers']}, "
                   f"peft {results['peft']}, vocabulary {vocab}; results in {a.out}")
             print_table(results["rows"])
+        if results.get("decode"):
+            bench_decode.print_table(results["decode"], results.get("hbm"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
