@@ -100,8 +100,9 @@ void setup_generate(CLI::App& app) {
   cmd->add_flag("--raw", o->raw, "Feed the prompt text to the tokenizer as is (same as --prompt-format raw)");
   cmd->add_flag("--json", o->json, "Print one JSON object per prompt (prompt, text, token ids)");
   cmd->add_option("--warmup", o->warmup,
-                  "Benchmarking: first run an untimed generation of this many tokens on the same prompts (loads GPU "
-                  "kernels and libraries, fills the allocator), then the timed one");
+                  "Benchmarking: first run an untimed generation of this many tokens on the same prompts with the same "
+                  "settings (loads GPU kernels and libraries, fills the allocator, captures the CUDA graph), then the "
+                  "timed one");
   cmd->callback([o] {
     LoadedModel m = load_model(o->flags);
     const infer::GenerationConfig g = generation_config(o->flags, m);
@@ -124,10 +125,9 @@ void setup_generate(CLI::App& app) {
     LLMS_CHECK(o->flags.stop.empty() || m.tok, "--stop needs a tokenizer.json in ", o->flags.model);
 
     if (o->warmup > 0) {
-      infer::GenerationConfig w = g;
-      w.max_new_tokens = o->warmup;
-      w.min_new_tokens = std::min(w.min_new_tokens, w.max_new_tokens);
-      infer::generate(m.lm, prompts, w);
+      // The timed run's settings (so the same decode step and CUDA graph serve both), stopped after `warmup` tokens.
+      std::vector<std::int64_t> made(prompts.size(), 0);
+      infer::generate(m.lm, prompts, g, [&](std::size_t row, std::int64_t) { return ++made[row] >= o->warmup; });
     }
     auto t0 = std::chrono::steady_clock::now();
     std::vector<infer::TextGenerationResult> results;

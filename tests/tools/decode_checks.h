@@ -6,6 +6,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "llmstudio/infer/sampling.h"
 #include "llmstudio/model/architecture.h"
 #include "llmstudio/model/causal_lm.h"
+#include "llmstudio/model/lora.h"
 #include "tiny_model.h"
 
 namespace llmstudio::decode_checks {
@@ -278,6 +280,49 @@ inline Check graph_sampling_reproducible(const model::ArchitectureSpec& spec, co
   return c;
 }
 
+// A model's decode steps are kept between generate() calls (infer::acquire_decode_step): after a call captured a
+// graph, attaching a LoRA adapter (non-zero B) and changing its scaling must not replay the stale graph. Greedy
+// tokens with graphs vs LLMS_CUDA_GRAPHS=0 vs the previous loop, before and after each change.
+inline Check graph_follows_adapter_changes(const model::ArchitectureSpec& spec, const std::string& device) {
+  CausalLM lm = tiny_model(spec, device);
+  Check c{std::string(spec.hf_architecture) + " " + device + ": greedy tokens after adapter changes, graphs vs eager", ""};
+  const Prompts prompts = random_prompts({6, 10}, 77);
+  GenerationConfig cfg;
+  cfg.max_new_tokens = 16;
+  auto same = [&](const std::string& when) {
+    std::vector<GeneratedSequence> graphed, eager;
+    {
+      ScopedEnv on("LLMS_CUDA_GRAPHS", nullptr);
+      graphed = infer::generate(lm, prompts, cfg);
+    }
+    {
+      ScopedEnv off("LLMS_CUDA_GRAPHS", "0");
+      eager = infer::generate(lm, prompts, cfg);
+    }
+    const auto ref = reference_generate(lm, prompts, cfg);
+    if (auto d = compare(graphed, eager); !d.empty()) c.failure = when + ": graphs vs eager: " + d;
+    else if (auto e = compare(graphed, ref); !e.empty()) c.failure = when + ": graphs vs previous loop: " + e;
+    return c.failure.empty();
+  };
+  if (!same("before the adapter")) return c;
+  model::LoraConfig lora;
+  lora.r = 4;
+  lora.alpha = 8;
+  lora.dropout = 0;
+  model::attach_lora(lm, lora, 5);
+  {
+    at::NoGradGuard no_grad;
+    for (auto& l : lm.layers())
+      for (model::Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
+        if (lin->lora_b.defined()) lin->lora_b.normal_(0, 0.5);  // B = 0 would leave the output unchanged
+  }
+  if (!same("with the adapter")) return c;
+  for (auto& l : lm.layers())
+    for (model::Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) lin->lora_scaling *= 3;
+  same("with the adapter's scaling tripled");
+  return c;
+}
+
 // Every check above for every supported architecture on `device`.
 inline std::vector<Check> graph_checks(const std::string& device) {
   std::vector<Check> all;
@@ -285,6 +330,7 @@ inline std::vector<Check> graph_checks(const std::string& device) {
     all.push_back(graph_logits_match_eager(spec, device, 1e-5));
     all.push_back(graph_greedy_matches(spec, device));
     all.push_back(graph_sampling_reproducible(spec, device));
+    all.push_back(graph_follows_adapter_changes(spec, device));
   }
   return all;
 }

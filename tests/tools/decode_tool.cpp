@@ -8,12 +8,18 @@
 //                                          1b: Llama-3.2-1B), 32-token prompts, 128 new tokens (after one untimed
 //                                          call each): on cuda:0 in bf16 with CUDA graphs and with LLMS_CUDA_GRAPHS=0;
 //                                          with `cpu`, on the CPU in float32, generate() against the previous loop
+//   llms_decode_tool profile SHAPE BATCH TRACE
+//                                          a Kineto trace (Chrome JSON) of one eager generate() of 16 new tokens
+//                                          (LLMS_CUDA_GRAPHS=0: the kernels a graph replays, one by one) after an
+//                                          untimed one; bench/profile_summary.py TRACE --steps 16 tabulates it
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 
 #include "decode_checks.h"
@@ -72,8 +78,7 @@ double tokens_per_second(const CausalLM& lm, const Prompts& prompts, const char*
   return static_cast<double>(n) / s;
 }
 
-int bench(const std::string& shape, std::int64_t batch, bool cpu) {
-  const model::ModelConfig c = shape_config(shape);
+CausalLM random_model(const model::ModelConfig& c, bool cpu) {
   const auto opts = at::TensorOptions().device(cpu ? at::kCPU : at::kCUDA).dtype(cpu ? at::kFloat : at::kBFloat16);
   std::map<std::string, at::Tensor> t;
   for (const auto& [name, s] : model::expected_tensor_shapes(c))
@@ -81,12 +86,43 @@ int bench(const std::string& shape, std::int64_t batch, bool cpu) {
   model::LoadOptions lo;
   lo.device = cpu ? "cpu" : "cuda:0";
   lo.dtype = cpu ? "float32" : "bfloat16";
-  const CausalLM lm = CausalLM::from_tensors(c, t, lo);
-  t.clear();
+  return CausalLM::from_tensors(c, t, lo);
+}
+
+Prompts bench_prompts(const model::ModelConfig& c, std::int64_t batch) {
   std::vector<std::int64_t> lengths(static_cast<size_t>(batch), 32);
   Prompts prompts = random_prompts(lengths, 1);
   for (auto& p : prompts)
     for (auto& id : p) id = (id * 7919) % c.vocab_size;
+  return prompts;
+}
+
+int profile(const std::string& shape, std::int64_t batch, const std::string& trace) {
+  namespace prof = torch::profiler::impl;
+  const model::ModelConfig c = shape_config(shape);
+  const CausalLM lm = random_model(c, false);
+  const Prompts prompts = bench_prompts(c, batch);
+  ScopedEnv env("LLMS_CUDA_GRAPHS", "0");
+  GenerationConfig cfg;
+  cfg.max_new_tokens = 16;
+  (void)infer::generate(lm, prompts, cfg, {});
+  platform::synchronize_device();
+  const std::set<prof::ActivityType> activities{prof::ActivityType::CPU, prof::ActivityType::CUDA};
+  const prof::ProfilerConfig config(prof::ProfilerState::KINETO);
+  torch::autograd::profiler::prepareProfiler(config, activities);
+  torch::autograd::profiler::enableProfiler(config, activities);
+  (void)infer::generate(lm, prompts, cfg, {});
+  platform::synchronize_device();
+  torch::autograd::profiler::disableProfiler()->save(trace);
+  std::printf("%s batch %lld: trace of generate() (16 new tokens, eager) in %s\n", shape.c_str(),
+              static_cast<long long>(batch), trace.c_str());
+  return 0;
+}
+
+int bench(const std::string& shape, std::int64_t batch, bool cpu) {
+  const model::ModelConfig c = shape_config(shape);
+  const CausalLM lm = random_model(c, cpu);
+  const Prompts prompts = bench_prompts(c, batch);
   if (cpu) {
     const double now = tokens_per_second(lm, prompts, nullptr);
     const double before = tokens_per_second(lm, prompts, nullptr, &reference_generate);
@@ -105,8 +141,8 @@ int bench(const std::string& shape, std::int64_t batch, bool cpu) {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode != "check" && mode != "bench") {
-    std::fprintf(stderr, "usage: llms_decode_tool check | bench 135m|1b BATCH [cpu]\n");
+  if (mode != "check" && mode != "bench" && mode != "profile") {
+    std::fprintf(stderr, "usage: llms_decode_tool check | bench 135m|1b BATCH [cpu] | profile 135m|1b BATCH TRACE\n");
     return 2;
   }
   const bool cpu = mode == "bench" && argc > 4 && std::string(argv[4]) == "cpu";
@@ -116,6 +152,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (mode == "check") return check();
+    if (mode == "profile")
+      return profile(argc > 2 ? argv[2] : "135m", argc > 3 ? std::stoll(argv[3]) : 1, argc > 4 ? argv[4] : "trace.json");
     return bench(argc > 2 ? argv[2] : "135m", argc > 3 ? std::stoll(argv[3]) : 1, cpu);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "llms_decode_tool: %s\n", e.what());

@@ -1,7 +1,8 @@
-// Comparisons of the kernels module's dispatch (kernels::rms_norm / apply_rope / swiglu) with its plain libtorch
-// references on one device, forward and every input gradient, on fresh random inputs: the relative error
-// ||a - b|| / ||b|| (float64) and the largest absolute difference per tensor. Shared by the unit test
-// (tests/unit/torch_kernels_test.cpp) and llms_kernels_tool (the GPU machine has no GoogleTest).
+// Comparisons of the kernels module's dispatch (kernels::rms_norm / apply_rope / swiglu / ...) with its plain libtorch
+// references on one device, forward and every input gradient (decode_attention: forward only, inference), on fresh
+// random inputs: the relative error ||a - b|| / ||b|| (float64) and the largest absolute difference per tensor.
+// Shared by the unit test (tests/unit/torch_kernels_test.cpp) and llms_kernels_tool (the GPU machine has no
+// GoogleTest).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -9,12 +10,15 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "llmstudio/kernels/backend.h"
+#include "llmstudio/kernels/decode_attention.h"
 #include "llmstudio/kernels/linear_cross_entropy.h"
 #include "llmstudio/kernels/rms_norm.h"
 #include "llmstudio/kernels/rope.h"
@@ -244,6 +248,73 @@ inline Result check_linear_cross_entropy(at::Device dev, at::ScalarType t, std::
                  op, {h, w}, {"hidden", "weight"}, tolerance(t));
 }
 
+// Forward only (inference kernels): the op through the dispatch vs the reference output; finite and of its dtype.
+inline Result compare_forward(const std::string& name, const at::Tensor& got, const at::Tensor& ref, double tol) {
+  Result res{name, tol, {diff("y", got, ref)}, true};
+  res.finite = got.isfinite().all().item<bool>() && got.scalar_type() == ref.scalar_type() && got.sizes() == ref.sizes();
+  return res;
+}
+
+// Decode attention as generation runs it: q a transposed view of [B, 1, Hq, D], random k/v caches [B, Hk, C, D], a
+// key mask with per-row left padding and unwritten tail columns (at least one true per row; with last_only, row 0
+// attends to the last column only). The CUDA path in `t` vs the reference on float64 copies of the same inputs
+// (cast to `t` for the comparison).
+inline Result check_decode_attention(at::Device dev, at::ScalarType t, std::int64_t B, std::int64_t Hq,
+                                     std::int64_t Hk, std::int64_t D, std::int64_t C, bool last_only = false) {
+  at::NoGradGuard ng;
+  const at::Tensor q = at::randn({B, 1, Hq, D}, opts(dev, t)).transpose(1, 2);
+  const at::Tensor k = at::randn({B, Hk, C, D}, opts(dev, t)), v = at::randn({B, Hk, C, D}, opts(dev, t));
+  at::Tensor mask = at::zeros({B, C}, opts(dev, at::kBool));
+  for (std::int64_t b = 0; b < B; ++b) {
+    if (last_only && b == 0) {
+      mask[b][C - 1] = true;
+      continue;
+    }
+    const std::int64_t pad = (b * 7) % (C / 3 + 1), tail = (b * 13 + 5) % (C / 3 + 1);
+    const std::int64_t end = std::max(pad + 1, C - tail);
+    mask[b].narrow(0, pad, end - pad).fill_(true);
+  }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const at::Tensor got = kernels::decode_attention(q, k, v, mask, scale);
+  const at::Tensor ref =
+      kernels::decode_attention_reference(q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble), mask, scale).to(t);
+  const std::string name = "decode_attention " + ts(t) + " B" + std::to_string(B) + " Hq" + std::to_string(Hq) + " Hk" +
+                     std::to_string(Hk) + " D" + std::to_string(D) + " C" + std::to_string(C) +
+                     (last_only ? " row 0 last column only" : "");
+  Result res = compare_forward(name, got, ref, tolerance(t));
+  if (!kernels::decode_attention_kernel_applies(q, k, v, mask))  // the reference on both sides: fail
+    res.diffs.push_back({"kernel not taken", INFINITY, INFINITY});
+  return res;
+}
+
+// The decode step's RoPE + KV-cache write (kernels::rope_cache_write) vs its reference on the same device: q/k/v as
+// the fused q/k/v projection makes them for one new token (column slices of [B, 1, (Hq + 2 Hk) * D], viewed
+// [B, H, 1, D]), caches [B, Hk, C, D] with random contents, the write column on the device; the rotated q and both
+// whole caches compared (the columns not written must be unchanged).
+inline Result check_rope_cache_write(at::Device dev, at::ScalarType t, std::int64_t B, std::int64_t Hq,
+                                     std::int64_t Hk, std::int64_t D, std::int64_t C, std::int64_t column) {
+  at::NoGradGuard no_grad;
+  const auto o = opts(dev, t);
+  const at::Tensor qkv = at::randn({B, 1, (Hq + 2 * Hk) * D}, o);
+  auto heads = [&](std::int64_t from, std::int64_t n) {
+    return qkv.narrow(2, from * D, n * D).view({B, 1, n, D}).transpose(1, 2);
+  };
+  const at::Tensor q = heads(0, Hq), k = heads(Hq, Hk), v = heads(Hq + Hk, Hk);
+  const at::Tensor pos = at::randint(0, 4096, {B, 1}, at::TensorOptions().dtype(at::kLong).device(dev));
+  const auto [cos, sin] = model::rope_cos_sin(model::rope_inv_freq(model::RopeConfig{}, D).to(dev), pos, t);
+  const at::Tensor col = at::full({1}, column, at::TensorOptions().dtype(at::kLong).device(dev));
+  const at::Tensor kc0 = at::randn({B, Hk, C, D}, o), vc0 = at::randn({B, Hk, C, D}, o);
+  at::Tensor kc = kc0.clone(), vc = vc0.clone(), kr = kc0.clone(), vr = vc0.clone();
+  const at::Tensor got = kernels::rope_cache_write(q, k, v, cos, sin, kc, vc, col);
+  const at::Tensor want = kernels::rope_cache_write_reference(q, k, v, cos, sin, kr, vr, col);
+  Result r{"rope_cache_write " + ts(t) + " B" + std::to_string(B) + " Hq" + std::to_string(Hq) + " Hk" +
+               std::to_string(Hk) + " D" + std::to_string(D) + " C" + std::to_string(C),
+           tolerance(t), {}, true};
+  r.diffs = {diff("q", got, want), diff("k_cache", kc, kr), diff("v_cache", vc, vr)};
+  r.finite = at::isfinite(got).all().item<bool>() && got.sizes() == want.sizes();
+  return r;
+}
+
 // Every comparison the CUDA kernels must pass: hidden 576 and 2048, odd row counts, head_dim 64 and 128,
 // transposed q/k views, fp32/bf16/fp16 and the mixed dtypes of autocast; shapes that take the element-wise paths.
 inline std::vector<Result> all_cuda_checks(at::Device dev) {
@@ -274,6 +345,19 @@ inline std::vector<Result> all_cuda_checks(at::Device dev) {
   r.push_back(check_linear_cross_entropy(dev, at::kBFloat16, 300, 256, 8192));  // 16-byte path
   r.push_back(check_linear_cross_entropy(dev, at::kBFloat16, 77, 128, 5003));   // odd vocabulary: element path
   r.push_back(check_linear_cross_entropy(dev, at::kFloat, 130, 64, 4096));
+  for (auto t : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    r.push_back(check_decode_attention(dev, t, 1, 32, 8, 64, 2080));
+    r.push_back(check_decode_attention(dev, t, 1, 9, 3, 64, 160));
+    r.push_back(check_decode_attention(dev, t, 4, 14, 2, 128, 333));
+    r.push_back(check_decode_attention(dev, t, 16, 32, 8, 64, 4096));
+    r.push_back(check_decode_attention(dev, t, 2, 4, 4, 64, 1));
+  }
+  r.push_back(check_decode_attention(dev, at::kBFloat16, 3, 32, 8, 64, 2080, /*last_only=*/true));
+  for (auto t : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    r.push_back(check_rope_cache_write(dev, t, 1, 32, 8, 64, 256, 37));
+    r.push_back(check_rope_cache_write(dev, t, 3, 9, 3, 64, 160, 159));
+    r.push_back(check_rope_cache_write(dev, t, 2, 14, 2, 128, 33, 0));
+  }
   return r;
 }
 

@@ -1,14 +1,15 @@
 // The kernels module (src/llmstudio/kernels): on CPU the dispatch of rms_norm / apply_rope / swiglu is exactly the
 // plain formula of transformers (LlamaRMSNorm, apply_rotary_pos_emb, silu(gate) * up), forward and gradients, in
-// float32 and bfloat16; with a CUDA device, the CUDA kernels match the references (forward and every gradient,
-// fp32 rel err < 1e-5, bf16/fp16 < 1e-2: tests/tools/kernel_checks.h, also run by llms_kernels_tool on the GPU
-// machine).
+// float32 and bfloat16, and decode_attention's reference is scaled_dot_product_attention (boolean mask, GQA); with
+// a CUDA device, the CUDA kernels match the references (forward and every gradient, fp32 rel err < 1e-5, bf16/fp16
+// < 1e-2: tests/tools/kernel_checks.h, also run by llms_kernels_tool on the GPU machine).
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "../tools/kernel_checks.h"
@@ -94,6 +95,38 @@ TEST(KernelsCpu, SwigluIsSiluTimesUp) {
     expect_identical([](const auto& v) { return kernels::swiglu(v[0], v[1]); },
                      [](const auto& v) { return at::silu(v[0]) * v[1]; }, {g, u}, "swiglu");
   }
+}
+
+TEST(KernelsCpu, DecodeAttentionReferenceIsSdpa) {
+  at::manual_seed(15);
+  const std::int64_t B = 3, Hq = 8, Hk = 2, D = 64, C = 37;
+  // Row 0: left padding and an unwritten tail; row 1: every column; row 2: the last column only.
+  at::Tensor mask = at::zeros({B, C}, at::kBool);
+  mask[0].narrow(0, 5, 20).fill_(true);
+  mask[1].fill_(true);
+  mask[2][C - 1] = true;
+  for (auto [t, tol] : {std::pair{at::kFloat, 1e-5}, {at::kBFloat16, 2e-2}}) {
+    const at::Tensor q = at::randn({B, 1, Hq, D}).to(t).transpose(1, 2);  // the decode step's transposed view
+    const at::Tensor k = at::randn({B, Hk, C, D}).to(t), v = at::randn({B, Hk, C, D}).to(t);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+    const at::Tensor ref = kernels::decode_attention_reference(q, k, v, mask, scale);
+    const at::Tensor sdpa = at::scaled_dot_product_attention(q, k, v, mask.view({B, 1, 1, C}), 0.0, false, scale,
+                                                             /*enable_gqa=*/true)
+                                .transpose(1, 2)
+                                .reshape({B, 1, Hq * D});
+    ASSERT_EQ(ref.sizes(), sdpa.sizes());
+    ASSERT_EQ(ref.scalar_type(), t);
+    const double d = (ref.to(at::kDouble) - sdpa.to(at::kDouble)).abs().max().item<double>();
+    std::printf("decode_attention_reference %s vs sdpa: max|diff| %.3g (tol %.0e)\n", at::toString(t), d, tol);
+    EXPECT_LE(d, tol) << at::toString(t);
+    // On CPU the dispatch is the reference.
+    EXPECT_TRUE(at::equal(kernels::decode_attention(q, k, v, mask, scale), ref));
+    EXPECT_FALSE(kernels::decode_attention_kernel_applies(q, k, v, mask));
+  }
+  // A row without an unmasked key gives zeros (sdpa gives NaN).
+  const at::Tensor q = at::randn({1, Hq, 1, D}), k = at::randn({1, Hk, C, D}), v = at::randn({1, Hk, C, D});
+  EXPECT_TRUE(at::equal(kernels::decode_attention_reference(q, k, v, at::zeros({1, C}, at::kBool), 0.125),
+                        at::zeros({1, 1, Hq * D})));
 }
 
 TEST(KernelsCuda, KernelsMatchReferences) {

@@ -15,11 +15,16 @@
 //
 // One step is step(tokens) then advance(): step() is idempotent for the same tokens (what graph capture needs: the
 // warm-up runs it before the captured call), advance() moves column and positions on with two small device ops.
+//
+// A DecodeStep (its cache and its captured graph) serves many generations: restart() returns it to the prefill
+// state, and acquire_decode_step() keeps a model's recent ones (one per batch size and capacity bucket) so that a
+// generate() call replays the graph an earlier call captured instead of capturing its own.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <memory>
 
 #include "llmstudio/model/causal_lm.h"
 #include "llmstudio/model/kv_cache.h"
@@ -46,6 +51,10 @@ class DecodeStep {
   at::Tensor step(const at::Tensor& tokens);
   // Moves column and positions one token on (device ops; no host value changes).
   void advance();
+  // Back to the state after construction (the cache in dynamic mode and empty), for the next generation; the
+  // captured graph stays valid (every buffer it reads keeps its address).
+  void restart();
+  void attach(const model::CausalLM& lm) { lm_ = &lm; }
 
   const at::Tensor& column() const { return column_; }      // [1] long
   const at::Tensor& key_mask() const { return key_mask_; }  // [B, capacity] bool
@@ -56,7 +65,7 @@ class DecodeStep {
   bool uses_cuda_graphs() const { return graphed_.uses_graphs(); }
 
  private:
-  const model::CausalLM& lm_;
+  const model::CausalLM* lm_;
   std::int64_t batch_ = 0, capacity_ = 0, prompt_length_ = 0;
   model::KVCache cache_;
   at::Tensor column_, positions_, key_mask_;
@@ -66,5 +75,14 @@ class DecodeStep {
   // The step's work (what a graph captures): inputs {tokens [B]}, outputs {logits [B, vocab] float32}.
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs);
 };
+
+// A DecodeStep for `batch` rows of at least `tokens` tokens (prompt + new) of `lm`, ready for prefill. With CUDA
+// graphs it comes from the model's pool (model::CausalLM::inference_state): its capacity rounded up to a multiple of
+// kDecodeCapacityStep, the most recently used kDecodeStepsKept per model kept, all dropped when the model's weights
+// or adapters change (other tensors, or another LoRA scaling, or training mode); one that is in use elsewhere is not
+// shared (a fresh one is made). Without graphs (CPU, MPS, LLMS_CUDA_GRAPHS=0) a fresh one of capacity `tokens`.
+constexpr std::int64_t kDecodeCapacityStep = 256;
+constexpr std::size_t kDecodeStepsKept = 2;
+std::shared_ptr<DecodeStep> acquire_decode_step(const model::CausalLM& lm, std::int64_t batch, std::int64_t tokens);
 
 }  // namespace llmstudio::infer

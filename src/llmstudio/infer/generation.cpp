@@ -72,18 +72,26 @@ struct PaddedPrompts {
   bool padded = false;      // some prompt is shorter than P
 };
 
-PaddedPrompts pad_prompts(const std::vector<std::vector<std::int64_t>>& prompts, std::int64_t vocab,
-                          std::int64_t max_new_tokens, std::int64_t pad_id, const at::Device& dev) {
-  const std::int64_t B = static_cast<std::int64_t>(prompts.size());
-  PaddedPrompts p;
+// The longest prompt's length (checking every prompt's tokens).
+std::int64_t longest_prompt(const std::vector<std::vector<std::int64_t>>& prompts, std::int64_t vocab) {
+  std::int64_t longest = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
     LLMS_CHECK(!prompts[i].empty(), "generate: prompt ", i, " has no tokens");
     for (auto t : prompts[i])
       LLMS_CHECK(t >= 0 && t < vocab, "generate: prompt ", i, " has token id ", t, " outside the vocabulary [0, ",
                  vocab, ")");
-    p.length = std::max<std::int64_t>(p.length, static_cast<std::int64_t>(prompts[i].size()));
+    longest = std::max<std::int64_t>(longest, static_cast<std::int64_t>(prompts[i].size()));
   }
-  const std::int64_t P = p.length, capacity = P + max_new_tokens;
+  return longest;
+}
+
+// capacity: the history's columns (at least the longest prompt).
+PaddedPrompts pad_prompts(const std::vector<std::vector<std::int64_t>>& prompts, std::int64_t longest,
+                          std::int64_t capacity, std::int64_t pad_id, const at::Device& dev) {
+  const std::int64_t B = static_cast<std::int64_t>(prompts.size());
+  PaddedPrompts p;
+  p.length = longest;
+  const std::int64_t P = p.length;
   std::vector<std::int64_t> ids(static_cast<size_t>(B * capacity), pad_id), mask(static_cast<size_t>(B * P), 0);
   for (std::int64_t b = 0; b < B; ++b) {
     const auto& prompt = prompts[static_cast<size_t>(b)];
@@ -200,11 +208,12 @@ std::vector<GeneratedSequence> generate(const model::CausalLM& lm, const std::ve
   const auto start = Clock::now();
   const at::Device dev = lm.device();
   const std::int64_t B = static_cast<std::int64_t>(prompts.size());
-  const PaddedPrompts p = pad_prompts(prompts, lm.config().vocab_size, cfg.max_new_tokens, cfg.pad_token_id, dev);
-  const std::int64_t P = p.length;
+  const std::int64_t P = longest_prompt(prompts, lm.config().vocab_size);
+  // A decode step (cache and CUDA graph) an earlier call may have captured: its capacity may exceed P + new tokens.
+  const std::shared_ptr<DecodeStep> step_owner = acquire_decode_step(lm, B, P + cfg.max_new_tokens);
+  DecodeStep& decode = *step_owner;
+  const PaddedPrompts p = pad_prompts(prompts, P, decode.capacity(), cfg.pad_token_id, dev);
   at::Tensor history = p.history;
-
-  DecodeStep decode(lm, B, P + cfg.max_new_tokens);
   TokenSampler sampler(sampling_settings(cfg), dev);
   StopChecks stops(B, cfg, on_token, start, dev);
   TokenReadback readback(B, dev);

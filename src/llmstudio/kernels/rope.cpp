@@ -1,6 +1,8 @@
 // RoPE dispatch, reference and CUDA autograd function (see rope.h).
 #include "llmstudio/kernels/rope.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include "llmstudio/kernels/backend.h"
 #if LLMS_CUDA_KERNELS
 #include "llmstudio/kernels/cuda/glue.h"
@@ -13,6 +15,14 @@ at::Tensor apply_rope_reference(const at::Tensor& x, const at::Tensor& cos, cons
   at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   at::Tensor rotated = at::cat({-x2, x1}, -1);
   return x * cos + rotated * sin;
+}
+
+at::Tensor rope_cache_write_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& k_cache,
+                                      const at::Tensor& v_cache, const at::Tensor& column) {
+  k_cache.index_copy_(2, column, apply_rope(k, cos, sin).to(k_cache.scalar_type()));
+  v_cache.index_copy_(2, column, v.to(v_cache.scalar_type()));
+  return apply_rope(q, cos, sin).to(q.scalar_type());
 }
 
 #if LLMS_CUDA_KERNELS
@@ -74,6 +84,56 @@ at::Tensor table(const at::Tensor& t, const at::Tensor& x) {
 
 }  // namespace
 #endif
+
+#if LLMS_CUDA_KERNELS
+namespace {
+
+// The kernel's preconditions (launch.h, RopeCacheWrite): shapes, one dtype for q/k/v/caches, dense caches.
+bool rope_cache_write_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos,
+                              const at::Tensor& sin, const at::Tensor& kc, const at::Tensor& vc, const at::Tensor& col) {
+  if (!cuda_kernel_applies(q) || at::GradMode::is_enabled() || q.dim() != 4 || k.dim() != 4 || v.dim() != 4 ||
+      kc.dim() != 4 || vc.dim() != 4 || q.size(2) != 1 || q.size(3) % 2 != 0)
+    return false;
+  const std::int64_t B = q.size(0), Hk = k.size(1), D = q.size(3);
+  for (const at::Tensor* t : {&k, &v, &kc, &vc})
+    if (t->scalar_type() != q.scalar_type() || t->device() != q.device()) return false;
+  if (k.sizes() != v.sizes() || k.size(0) != B || k.size(2) != 1 || k.size(3) != D || kc.sizes() != vc.sizes() ||
+      kc.size(0) != B || kc.size(1) != Hk || kc.size(3) != D || !kc.is_contiguous() || !vc.is_contiguous())
+    return false;
+  for (const at::Tensor* t : {&q, &k, &v})
+    if (t->stride(3) != 1) return false;
+  for (const at::Tensor* t : {&cos, &sin})
+    if (t->dim() != 4 || t->size(0) != B || t->size(1) != 1 || t->size(2) != 1 || t->size(3) != D ||
+        t->stride(3) != 1 || t->device() != q.device() || !cuda::kernel_pair(q.scalar_type(), t->scalar_type()))
+      return false;
+  return cos.stride(0) == sin.stride(0) && cos.scalar_type() == sin.scalar_type() &&
+         at::promote_types(q.scalar_type(), cos.scalar_type()) == q.scalar_type() && col.numel() == 1 &&
+         col.scalar_type() == at::kLong && col.device() == q.device() && col.is_contiguous();
+}
+
+}  // namespace
+#endif
+
+at::Tensor rope_cache_write(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos,
+                            const at::Tensor& sin, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                            const at::Tensor& column) {
+#if LLMS_CUDA_KERNELS
+  if (rope_cache_write_applies(q, k, v, cos, sin, k_cache, v_cache, column)) {
+    const c10::cuda::CUDAGuard guard(q.device());
+    const std::int64_t B = q.size(0), Hq = q.size(1), Hk = k.size(1), D = q.size(3);
+    at::Tensor out = at::empty({B, 1, Hq, D}, q.options());
+    cuda::RopeCacheWrite a{q.data_ptr(), k.data_ptr(), v.data_ptr(), cos.data_ptr(), sin.data_ptr(),
+                           out.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(), column.data_ptr<std::int64_t>(),
+                           B, k_cache.size(2), static_cast<int>(Hq), static_cast<int>(Hk), static_cast<int>(D),
+                           {q.stride(0), q.stride(1)}, {k.stride(0), k.stride(1)}, {v.stride(0), v.stride(1)},
+                           cos.stride(0), cuda::to_dtype(q.scalar_type()), cuda::to_dtype(cos.scalar_type())};
+    cuda::rope_cache_write(a, cuda::stream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return out.transpose(1, 2);
+  }
+#endif
+  return rope_cache_write_reference(q, k, v, cos, sin, k_cache, v_cache, column);
+}
 
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
 #if LLMS_CUDA_KERNELS

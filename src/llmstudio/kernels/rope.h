@@ -14,4 +14,16 @@ namespace llmstudio::kernels {
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 at::Tensor apply_rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
+// A decode step with a static KV cache (one new position per row, T = 1): returns q rotated, [B, Hq, 1, D] (a
+// contiguous [B, 1, Hq, D] underneath), and writes k rotated and v into k_cache / v_cache [B, Hk, C, D] at the
+// column given by `column` (int64 [1] on the device). q/k/v [B, H, 1, D] with the last dim contiguous; cos/sin
+// [B, 1, 1, D]. On CUDA one kernel (inference only: no autograd); elsewhere apply_rope and index_copy_. Values as
+// apply_rope's (the result in q's dtype: cos/sin of another dtype are converted first by the reference).
+at::Tensor rope_cache_write(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos,
+                            const at::Tensor& sin, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                            const at::Tensor& column);
+at::Tensor rope_cache_write_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& k_cache,
+                                      const at::Tensor& v_cache, const at::Tensor& column);
+
 }  // namespace llmstudio::kernels

@@ -3,7 +3,10 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <cmath>
+
 #include "llmstudio/core/error.h"
+#include "llmstudio/kernels/decode_attention.h"
 
 namespace llmstudio::model {
 
@@ -66,6 +69,11 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const std::int64_t B = q.size(0), Hq = q.size(1), T = q.size(2), D = q.size(3);
   if (in.cu_seqlens.defined())  // the caller checked varlen_flash_supported for the compute dtype: no mask was built
     return varlen_flash(q, k, v, in, sliding ? sliding_window : std::nullopt, dropout);
+  if (T == 1 && in.key_mask.defined() && dropout == 0) {
+    const at::Tensor& keys = sliding ? in.window_key_mask : in.key_mask;
+    if (kernels::decode_attention_kernel_applies(q, k, v, keys))
+      return kernels::decode_attention(q, k, v, keys, 1.0 / std::sqrt(static_cast<double>(D)));
+  }
   const at::Tensor& mask = sliding ? in.window_mask : in.full_mask;
   const bool gqa = k.size(1) != Hq;
   at::Tensor out = at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,

@@ -3,6 +3,7 @@
 //   - variable-length flash attention over causal token segments (cumulative offsets into the flattened batch)
 //     on CUDA in bf16/fp16: padded and packed training batches need no [B, 1, T, T] mask, and no FLOP is spent
 //     on padding or across packed documents;
+//   - a split-K decode kernel for one query per row against a static KV cache on CUDA (kernels/decode_attention.h);
 //   - libtorch's scaled_dot_product_attention otherwise: is_causal without a mask (flash/cuDNN kernels), or the
 //     boolean mask built by the caller (CPU, MPS, float32, KV caches, token-masking augmentation).
 #pragma once
@@ -30,6 +31,9 @@ struct SequenceSegments {
 
 struct AttentionInputs {
   at::Tensor full_mask, window_mask;  // boolean [B, 1, T, S] or undefined (is_causal, or a one-token decode step)
+  // A static-cache decode step (infer/decode_step.h, one query per row): the same masks as boolean [B, S] rows,
+  // which the decode attention kernel (kernels/decode_attention.h) takes on CUDA.
+  at::Tensor key_mask, window_key_mask;
   at::Tensor cu_seqlens;              // int32 [segments + 1] on the device: the flash path (training only)
   std::int64_t max_seqlen = 0;
 };

@@ -205,8 +205,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> CausalLM::qkv_projections(const D
   const std::int64_t B = x.size(0), T = x.size(1), D = c.head_dim, Hq = c.num_attention_heads, Hk = c.num_key_value_heads;
   auto heads = [&](const at::Tensor& t, std::int64_t n) { return t.view({B, T, n, D}).transpose(1, 2); };
   const ProjectionGroup group{&l.q, &l.k, &l.v};
-  if (fused_projection_applies(group, x, training_)) {
-    const auto parts = at::split_with_sizes(fused_projection(group, x), {Hq * D, Hk * D, Hk * D}, -1);
+  at::Tensor qkv;
+  if (const at::Tensor w = inference_stacked_weight(group, training_); w.defined())
+    qkv = at::linear(x, w);
+  else if (fused_projection_applies(group, x, training_))
+    qkv = fused_projection(group, x);
+  if (qkv.defined()) {
+    const auto parts = at::split_with_sizes(qkv, {Hq * D, Hk * D, Hk * D}, -1);
     return {heads(parts[0], Hq), heads(parts[1], Hk), heads(parts[2], Hk)};
   }
   return {heads(l.q.forward(x, training_), Hq), heads(l.k.forward(x, training_), Hk), heads(l.v.forward(x, training_), Hk)};
@@ -218,13 +223,24 @@ at::Tensor CausalLM::project(const Linear& lin, const at::Tensor& x, bool output
                                                        : lin.forward(x, training_);
 }
 
-at::Tensor CausalLM::swiglu_mlp(const DecoderLayer& l, const at::Tensor& y) const {
-  // The down projection's output is the block's last term: a checkpoint's recomputation never reads it.
-  const bool output_needed = !recomputing_block();
+at::Tensor CausalLM::add_projection(const at::Tensor& residual, const Linear& lin, const at::Tensor& x,
+                                   bool output_needed) const {
+  const at::Tensor w = inference_stacked_weight({&lin}, training_);
+  if (w.defined() && residual.is_contiguous() && residual.scalar_type() == x.scalar_type() &&
+      w.scalar_type() == x.scalar_type() && !at::autocast::is_autocast_enabled(x.device().type())) {
+    // Inference: the residual is this block's own tensor (no autograd): the GEMM adds into it (beta 1).
+    residual.view({-1, residual.size(-1)}).addmm_(x.reshape({-1, x.size(-1)}), w.t());
+    return residual;
+  }
+  return residual + project(lin, x, output_needed);
+}
+
+at::Tensor CausalLM::swiglu_activation(const DecoderLayer& l, const at::Tensor& y) const {
   const ProjectionGroup gate_up{&l.gate, &l.up};
-  if (fused_projection_applies(gate_up, y, training_))
-    return project(l.down, kernels::swiglu_packed(fused_projection(gate_up, y)), output_needed);
-  return project(l.down, kernels::swiglu(l.gate.forward(y, training_), l.up.forward(y, training_)), output_needed);
+  if (const at::Tensor w = inference_stacked_weight(gate_up, training_); w.defined())
+    return kernels::swiglu_packed(at::linear(y, w));
+  if (fused_projection_applies(gate_up, y, training_)) return kernels::swiglu_packed(fused_projection(gate_up, y));
+  return kernels::swiglu(l.gate.forward(y, training_), l.up.forward(y, training_));
 }
 
 at::Tensor CausalLM::llama_block(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
@@ -237,12 +253,21 @@ at::Tensor CausalLM::llama_block(std::size_t index, const at::Tensor& h, const a
     q = kernels::rms_norm(q, l.q_norm, c.rms_norm_eps);
     k = kernels::rms_norm(k, l.k_norm, c.rms_norm_eps);
   }
-  q = kernels::apply_rope(q, cos, sin);
-  k = kernels::apply_rope(k, cos, sin);
-  if (cache) std::tie(k, v) = cache->append(index, k, v);
+  if (cache && cache->is_static() && q.size(2) == 1 && cache->write_index.numel() == 1) {
+    // A decode step (infer/decode_step.h): RoPE on q and k and the cache write in one kernel on CUDA.
+    q = kernels::rope_cache_write(q, k, v, cos, sin, cache->k[index], cache->v[index], cache->write_index);
+    k = cache->k[index];
+    v = cache->v[index];
+  } else {
+    q = kernels::apply_rope(q, cos, sin);
+    k = kernels::apply_rope(k, cos, sin);
+    if (cache) std::tie(k, v) = cache->append(index, k, v);
+  }
   const at::Tensor a = attention(q, k, v, attn, l.sliding_window, c.sliding_window, training_ ? attention_dropout_ : 0.0);
-  at::Tensor out = h + project(l.o, a);
-  return out + swiglu_mlp(l, kernels::rms_norm(out, l.post_norm, c.rms_norm_eps));
+  at::Tensor out = add_projection(h, l.o, a);
+  // The down projection's output is the block's last term: a checkpoint's recomputation never reads it.
+  const at::Tensor act = swiglu_activation(l, kernels::rms_norm(out, l.post_norm, c.rms_norm_eps));
+  return add_projection(out, l.down, act, /*output_needed=*/!recomputing_block());
 }
 
 AttentionInputs CausalLM::attention_inputs(const at::Tensor& mask, bool mask4d, std::int64_t past, std::int64_t T,

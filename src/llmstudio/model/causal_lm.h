@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -108,7 +109,16 @@ class CausalLM {
   void set_neftune_noise_alpha(double alpha) { neftune_alpha_ = alpha; }
   double neftune_noise_alpha() const { return neftune_alpha_; }
 
+  // What inference keeps for this model between calls (infer/decode_step.h: its captured decode steps), made on
+  // first use by its owner; copies of the model share it, as they share the weights; the last copy drops it. The
+  // owner checks that the weights are still the ones it was made for.
+  std::shared_ptr<void>& inference_state() const { return inference_state_->value; }
+
  private:
+  struct InferenceSlot {
+    std::shared_ptr<void> value;
+  };
+  std::shared_ptr<InferenceSlot> inference_state_ = std::make_shared<InferenceSlot>();
   ModelConfig config_;
   LoadReport report_;
   at::Tensor embed_, final_norm_, lm_head_;
@@ -128,7 +138,12 @@ class CausalLM {
   // model/projection.h).
   std::tuple<at::Tensor, at::Tensor, at::Tensor> qkv_projections(const DecoderLayer& l, const at::Tensor& x) const;
   at::Tensor project(const Linear& lin, const at::Tensor& x, bool output_needed = true) const;
-  at::Tensor swiglu_mlp(const DecoderLayer& l, const at::Tensor& y) const;
+  // residual + lin(x); in inference on a plain projection one GEMM that adds into `residual` in place (inference
+  // only: the block owns that tensor then).
+  at::Tensor add_projection(const at::Tensor& residual, const Linear& lin, const at::Tensor& x,
+                            bool output_needed = true) const;
+  // silu(gate(y)) * up(y), gate and up as one GEMM when they can be.
+  at::Tensor swiglu_activation(const DecoderLayer& l, const at::Tensor& y) const;
   // The Llama family's block (Llama, Mistral, Qwen2, Qwen3): RMSNorm, RoPE GQA attention (SDPA), RMSNorm, SwiGLU
   // MLP; with the layer's q_norm/k_norm defined (Qwen3), q and k are RMS-normalised per head before RoPE.
   at::Tensor llama_block(std::size_t index, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,

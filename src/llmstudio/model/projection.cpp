@@ -118,20 +118,37 @@ bool fused_projection_applies(const ProjectionGroup& group, const at::Tensor& x,
   return x.size(-1) == in;
 }
 
-at::Tensor stacked_weight(const ProjectionGroup& group) {
-  LLMS_CHECK(!group.empty(), "stacked_weight: empty projection group");
+namespace {
+
+// The group's weights as one view when they are adjacent rows of one buffer (and, with `frozen`, none needs a
+// gradient: a view would hide them from autograd); undefined otherwise.
+at::Tensor adjacent_weights(const ProjectionGroup& group, bool frozen) {
   const at::Tensor& first = group[0]->weight;
   if (group.size() == 1) return first;
-  bool adjacent = first.is_contiguous() && !first.requires_grad();
+  bool adjacent = first.is_contiguous() && !(frozen && first.requires_grad());
   std::int64_t rows = first.size(0);
   for (std::size_t i = 1; adjacent && i < group.size(); ++i) {
     const at::Tensor &w = group[i]->weight, &prev = group[i - 1]->weight;
-    adjacent = w.is_contiguous() && !w.requires_grad() && w.scalar_type() == first.scalar_type() &&
+    adjacent = w.is_contiguous() && !(frozen && w.requires_grad()) && w.scalar_type() == first.scalar_type() &&
                w.size(1) == first.size(1) && w.storage().is_alias_of(first.storage()) &&
                static_cast<const char*>(w.data_ptr()) == static_cast<const char*>(prev.data_ptr()) + prev.nbytes();
     rows += w.size(0);
   }
-  if (adjacent) return first.as_strided({rows, first.size(1)}, {first.size(1), 1}, first.storage_offset());
+  return adjacent ? first.as_strided({rows, first.size(1)}, {first.size(1), 1}, first.storage_offset()) : at::Tensor();
+}
+
+}  // namespace
+
+at::Tensor inference_stacked_weight(const ProjectionGroup& group, bool training) {
+  if (group.empty() || training || at::GradMode::is_enabled()) return {};
+  for (const Linear* l : group)
+    if (!l->weight.defined() || l->bias.defined() || l->lora_a.defined() || l->lora_magnitude.defined()) return {};
+  return adjacent_weights(group, /*frozen=*/false);
+}
+
+at::Tensor stacked_weight(const ProjectionGroup& group) {
+  LLMS_CHECK(!group.empty(), "stacked_weight: empty projection group");
+  if (at::Tensor w = adjacent_weights(group, /*frozen=*/true); w.defined()) return w;
   std::vector<at::Tensor> ws;
   for (const Linear* l : group) ws.push_back(l->weight);
   return at::cat(ws, 0);

@@ -34,6 +34,11 @@ at::Tensor fused_projection(const ProjectionGroup& group, const at::Tensor& x, b
 // stack_weight_storage) and none needs a gradient, else a concatenation (autograd-tracked).
 at::Tensor stacked_weight(const ProjectionGroup& group);
 
+// Inference (grad mode off, not training) on plain projections: the group's weights as one [sum out, in] view when
+// no member has a bias or an adapter and the weights sit one after another in one buffer (stack_weight_storage);
+// undefined otherwise (the caller runs the members one by one). One GEMM instead of one per member, no copy.
+at::Tensor inference_stacked_weight(const ProjectionGroup& group, bool training);
+
 // Moves the group's weights into one buffer, each weight a view of its rows (no extra memory), so that
 // stacked_weight needs no copy. The weights keep their values, dtype, device and requires_grad.
 void stack_weight_storage(const std::vector<Linear*>& group);

@@ -41,6 +41,20 @@ struct Rope {
 };
 void rope(const Rope& a, cudaStream_t stream);
 
+// A decode step's RoPE and KV-cache write in one kernel (one new position per row): q [B, Hq, D] rotated into q_out
+// (contiguous [B, Hq, D]); k [B, Hk, D] rotated and v [B, Hk, D] copied into the caches [B, Hk, C, D] (contiguous)
+// at column *column (a device int64, read by the kernel). q/k/v by element strides of (row, head), last dim
+// contiguous; cos/sin [B, D] with row stride cs_stride, in their own dtype (ct). q/k/v/caches share dtype t. The
+// forward formula of `Rope` in float32, rounded once.
+struct RopeCacheWrite {
+  const void* q; const void* k; const void* v; const void* cos; const void* sin;
+  void* q_out; void* k_cache; void* v_cache; const std::int64_t* column;
+  std::int64_t B, C; int Hq, Hk, D;
+  std::int64_t q_stride[2], k_stride[2], v_stride[2], cs_stride;
+  DType t, ct;
+};
+void rope_cache_write(const RopeCacheWrite& a, cudaStream_t stream);
+
 // SwiGLU on n elements of one dtype: y = silu(g) * u; backward dg = dy*u*silu'(g), du = dy*silu(g).
 // The elements are rows of `cols` (n a multiple of it): element (r, c) of gate/up/dgate/dup is at r * stride + c,
 // of y/dy at r * cols + c. Flat contiguous tensors: cols = stride = n. Gate and up as the two halves of one
@@ -62,5 +76,23 @@ struct CrossEntropyRows {
   std::int64_t rows, V; DType t;
 };
 void cross_entropy_rows(const CrossEntropyRows& a, cudaStream_t stream);
+
+// Decode attention, one query token per row against a KV cache, split over the keys ("flash-decoding"), GQA:
+// q [B, Hq, D] (strides q_stride of dims B, H), k/v [B, Hk, C, D] (strides of dims B, H, C), last dims contiguous,
+// one dtype T; key_mask [B, C] contiguous (true = attend); query head h reads kv head h / (Hq / Hk). Writes
+//   out[b, h * D + d] = sum_c p[c] v[b, h / G, c, d],  p = softmax over the unmasked c of scale * q[b, h] . k[b, h / G, c]
+// (float32 math, out [B, Hq * D] contiguous in T; a row without an unmasked key gives zeros). Two launches: the
+// partial softmax of each key chunk into `workspace` (decode_attention_workspace floats), then their combination.
+// The launch configuration depends on the sizes and sm_count only (CUDA-graph capturable).
+struct DecodeAttention {
+  const void* q; const void* k; const void* v; const bool* key_mask; void* out; float* workspace;
+  std::int64_t B, Hq, Hk, C; int D; float scale;
+  std::int64_t q_stride[2], k_stride[3], v_stride[3];
+  DType t; int sm_count;
+};
+std::int64_t decode_attention_workspace(std::int64_t B, std::int64_t Hq, std::int64_t Hk, std::int64_t C, int D,
+                                        int sm_count);
+int decode_attention_max_dim();  // D <= this, D % 8 == 0
+void decode_attention(const DecodeAttention& a, cudaStream_t stream);
 
 }  // namespace llmstudio::kernels::cuda

@@ -50,7 +50,56 @@ __global__ void rope_kernel(const I* __restrict__ in, const float* __restrict__ 
   }
 }
 
+// One block per (row, head) of q, k and v together (heads 0..Hq-1 q, then Hk of k, then Hk of v), one thread per
+// element pair (d, d + D/2).
+template <typename T, typename CT>
+__global__ void rope_cache_write_kernel(RopeCacheWrite a) {
+  const int heads = a.Hq + 2 * a.Hk, half = a.D / 2;
+  const std::int64_t b = blockIdx.x / heads;
+  const int h = static_cast<int>(blockIdx.x % heads);
+  const std::int64_t col = *a.column;
+  const CT* cs = static_cast<const CT*>(a.cos) + b * a.cs_stride;
+  const CT* sn = static_cast<const CT*>(a.sin) + b * a.cs_stride;
+  const T* in;
+  T* out;
+  bool rotate = true;
+  if (h < a.Hq) {
+    in = static_cast<const T*>(a.q) + b * a.q_stride[0] + h * a.q_stride[1];
+    out = static_cast<T*>(a.q_out) + (b * a.Hq + h) * a.D;
+  } else if (h < a.Hq + a.Hk) {
+    const int g = h - a.Hq;
+    in = static_cast<const T*>(a.k) + b * a.k_stride[0] + g * a.k_stride[1];
+    out = static_cast<T*>(a.k_cache) + ((b * a.Hk + g) * a.C + col) * a.D;
+  } else {
+    const int g = h - a.Hq - a.Hk;
+    in = static_cast<const T*>(a.v) + b * a.v_stride[0] + g * a.v_stride[1];
+    out = static_cast<T*>(a.v_cache) + ((b * a.Hk + g) * a.C + col) * a.D;
+    rotate = false;
+  }
+  for (int d = threadIdx.x; d < half; d += blockDim.x) {
+    const float x1 = to_f(in[d]), x2 = to_f(in[d + half]);
+    if (!rotate) {
+      out[d] = in[d];
+      out[d + half] = in[d + half];
+      continue;
+    }
+    const float c1 = to_f(cs[d]), c2 = to_f(cs[d + half]), s1 = to_f(sn[d]), s2 = to_f(sn[d + half]);
+    out[d] = from_f<T>(x1 * c1 - x2 * s1);
+    out[d + half] = from_f<T>(x2 * c2 + x1 * s2);
+  }
+}
+
 }  // namespace
+
+void rope_cache_write(const RopeCacheWrite& a, cudaStream_t stream) {
+  const int heads = a.Hq + 2 * a.Hk;
+  const int threads = std::min(128, std::max(32, (a.D / 2 + 31) / 32 * 32));
+  dispatch_pair(a.t, a.ct, [&](auto* tp, auto* cp) {
+    using T = std::remove_pointer_t<decltype(tp)>;
+    using CT = std::remove_pointer_t<decltype(cp)>;
+    rope_cache_write_kernel<T, CT><<<static_cast<unsigned>(a.B * heads), threads, 0, stream>>>(a);
+  });
+}
 
 void rope(const Rope& a, cudaStream_t stream) {
   dispatch_pair(a.it, a.ot, [&](auto* ip, auto* op) {
