@@ -287,6 +287,20 @@ inline Result check_decode_attention(at::Device dev, at::ScalarType t, std::int6
   return res;
 }
 
+// RMSNorm without autograd (inference): the weight in x's dtype goes to the kernel as is (no float32 copy).
+inline Result check_rms_norm_inference(at::Device dev, at::ScalarType t, std::vector<std::int64_t> shape) {
+  at::NoGradGuard no_grad;
+  const at::Tensor x = at::randn(shape, opts(dev, t)) * 3;
+  const at::Tensor w = (at::rand({shape.back()}, opts(dev, at::kFloat)) + 0.5).to(t);
+  const at::Tensor got = kernels::rms_norm(x, w, 1e-5), want = kernels::rms_norm_reference(x, w, 1e-5);
+  std::string name = "rms_norm inference " + ts(t) + " [";
+  for (auto d : shape) name += std::to_string(d) + ",";
+  name.back() = ']';
+  Result r{name, tolerance(t), {diff("y", got, want)}, true};
+  r.finite = at::isfinite(got).all().item<bool>() && got.scalar_type() == want.scalar_type();
+  return r;
+}
+
 // The decode step's RoPE + KV-cache write (kernels::rope_cache_write) vs its reference on the same device: q/k/v as
 // the fused q/k/v projection makes them for one new token (column slices of [B, 1, (Hq + 2 Hk) * D], viewed
 // [B, H, 1, D]), caches [B, Hk, C, D] with random contents, the write column on the device; the rotated q and both
@@ -354,6 +368,9 @@ inline std::vector<Result> all_cuda_checks(at::Device dev) {
   }
   r.push_back(check_decode_attention(dev, at::kBFloat16, 3, 32, 8, 64, 2080, /*last_only=*/true));
   for (auto t : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    r.push_back(check_rms_norm_inference(dev, t, {1, 1, 2048}));
+    r.push_back(check_rms_norm_inference(dev, t, {3, 37, 576}));
+    r.push_back(check_rms_norm_inference(dev, t, {5, 100}));  // D % 8 != 0: element path
     r.push_back(check_rope_cache_write(dev, t, 1, 32, 8, 64, 256, 37));
     r.push_back(check_rope_cache_write(dev, t, 3, 9, 3, 64, 160, 159));
     r.push_back(check_rope_cache_write(dev, t, 2, 14, 2, 128, 33, 0));

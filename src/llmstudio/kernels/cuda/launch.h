@@ -13,10 +13,12 @@ namespace llmstudio::kernels::cuda {
 enum class DType : int { F32 = 0, BF16 = 1, F16 = 2 };
 
 // RMSNorm over the last dimension of `rows` contiguous rows of D elements: y = (x * rstd).to(X) * w, with rstd
-// saved per row (float32). w is float32 [D]. Type pairs (X, Y): equal, or Y = float32.
+// saved per row (float32). w [D] is float32 or X (wt; a weight in X is read as is: inference needs no float32 copy
+// of it, and the float32 product of two X values rounds to the same Y). Type pairs (X, Y): equal, or Y = float32.
 struct RmsNormForward {
-  const void* x; const float* w; void* y; float* rstd;
+  const void* x; const void* w; void* y; float* rstd;
   std::int64_t rows; int D; float eps; DType xt, yt; int sm_count;
+  DType wt = DType::F32;
 };
 void rms_norm_forward(const RmsNormForward& a, cudaStream_t stream);
 

@@ -9,8 +9,8 @@ namespace llmstudio::kernels::cuda {
 namespace {
 
 // One block per row (grid-stride over rows); each thread handles N-element chunks at columns tid*N + k*blockDim*N.
-template <typename X, typename Y, int N>
-__global__ void rms_forward_kernel(const X* __restrict__ x, const float* __restrict__ w, Y* __restrict__ y,
+template <typename X, typename Y, typename W, int N>
+__global__ void rms_forward_kernel(const X* __restrict__ x, const W* __restrict__ w, Y* __restrict__ y,
                                    float* __restrict__ rstd, std::int64_t rows, int D, float eps) {
   __shared__ float red[32];
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -115,10 +115,17 @@ void rms_norm_forward(const RmsNormForward& a, cudaStream_t stream) {
     const auto* x = static_cast<const X*>(a.x);
     auto* y = static_cast<Y*>(a.y);
     const int grid = static_cast<int>(std::min<std::int64_t>(a.rows, static_cast<std::int64_t>(a.sm_count) * 16));
-    if (can_vectorise<X, Y>(a.D, {{a.x, sizeof(X)}, {a.w, 4}, {a.y, sizeof(Y)}}))
-      rms_forward_kernel<X, Y, N><<<grid, threads_for(a.D, N), 0, stream>>>(x, a.w, y, a.rstd, a.rows, a.D, a.eps);
+    auto launch = [&](const auto* w) {
+      using W = std::remove_const_t<std::remove_pointer_t<decltype(w)>>;
+      if (can_vectorise<X, Y>(a.D, {{a.x, sizeof(X)}, {a.w, sizeof(W)}, {a.y, sizeof(Y)}}))
+        rms_forward_kernel<X, Y, W, N><<<grid, threads_for(a.D, N), 0, stream>>>(x, w, y, a.rstd, a.rows, a.D, a.eps);
+      else
+        rms_forward_kernel<X, Y, W, 1><<<grid, threads_for(a.D, 1), 0, stream>>>(x, w, y, a.rstd, a.rows, a.D, a.eps);
+    };
+    if (a.wt == a.xt)
+      launch(static_cast<const X*>(a.w));
     else
-      rms_forward_kernel<X, Y, 1><<<grid, threads_for(a.D, 1), 0, stream>>>(x, a.w, y, a.rstd, a.rows, a.D, a.eps);
+      launch(static_cast<const float*>(a.w));  // the caller passes float32 otherwise
   });
 }
 
